@@ -1,0 +1,3 @@
+"""encours: customer credit-risk management and receivables collection."""
+
+__version__ = "0.1.0"

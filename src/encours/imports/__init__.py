@@ -1,0 +1,1 @@
+"""Importers: each source becomes a CanonicalBatch, which the loader writes in one transaction."""

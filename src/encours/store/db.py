@@ -1,0 +1,112 @@
+"""Engine, migrations and the unit of work.
+
+The database URL comes from `--db URL`, else the `ENCOURS_DB` environment variable, else
+`sqlite:///encours.db` in the working directory. Migrations are applied automatically on
+first use and by `encours db upgrade`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+
+DEFAULT_URL = "sqlite:///encours.db"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def resolve_url(url: str | None = None) -> str:
+    url = url or os.environ.get("ENCOURS_DB") or DEFAULT_URL
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA temp_store=MEMORY")
+    cur.execute("PRAGMA cache_size=-200000")
+    cur.close()
+
+
+_engines: dict[str, Engine] = {}
+
+
+def _engine(url: str) -> Engine:
+    engine = _engines.get(url)
+    if engine is None:
+        engine = create_engine(url)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        _engines[url] = engine
+    return engine
+
+
+def alembic_config(url: str):  # noqa: ANN201
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str | None = None, revision: str = "head") -> None:
+    from alembic import command
+
+    url = resolve_url(url)
+    engine = _engine(url)
+    with engine.begin() as conn:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def current_revision(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config(DEFAULT_URL)).get_current_head()
+
+
+_migrated: set[str] = set()
+
+
+def get_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
+    """The engine for `url`, with the schema brought to the latest migration."""
+    url = resolve_url(url)
+    engine = _engine(url)
+    if migrate and url not in _migrated:
+        with engine.connect() as conn:
+            up_to_date = current_revision(conn) == head_revision()
+        if not up_to_date:
+            upgrade(url)
+        _migrated.add(url)
+    return engine
+
+
+@contextmanager
+def unit_of_work(url: str | None = None) -> Iterator[Connection]:
+    """One transaction: everything inside is committed together or not at all."""
+    engine = get_engine(url)
+    with engine.begin() as conn:
+        yield conn
+
+
+def dispose_all() -> None:
+    """Close every pooled connection (tests, and before deleting a SQLite file)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+    _migrated.clear()

@@ -94,7 +94,10 @@ class RowError:
 
     def __str__(self) -> str:
         value = self.value if len(self.value) <= 60 else self.value[:57] + "..."
-        return f"{self.file}:{self.line}: column {self.column!r}: got {value!r}, expected {self.expected}"
+        return (
+            f"{self.file}:{self.line}: column {self.column!r}: got {value!r}, "
+            f"expected {self.expected}"
+        )
 
 
 @dataclass
@@ -113,8 +116,11 @@ def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
 
 def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """Add the missing optional columns as nulls and order the columns as in `schema`."""
-    missing = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in schema.items()
-               if name not in frame.columns]
+    missing = [
+        pl.lit(None, dtype=dtype).alias(name)
+        for name, dtype in schema.items()
+        if name not in frame.columns
+    ]
     if missing:
         frame = frame.with_columns(missing)
     return frame.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])

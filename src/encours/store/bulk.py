@@ -33,6 +33,18 @@ def _prepared(frame: pl.DataFrame, table: Table, for_sqlite: bool) -> pl.DataFra
     return frame.select(exprs)
 
 
+def with_defaults(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
+    """Add the columns the frame lacks that have a Python-side default in the model."""
+    extra = []
+    for column in table.c:
+        if column.name in frame.columns or column.default is None:
+            continue
+        default = column.default
+        value = default.arg if default.is_scalar else default.arg(None)  # type: ignore[attr-defined]
+        extra.append(pl.lit(value).alias(column.name))
+    return frame.with_columns(extra) if extra else frame
+
+
 def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
     """Insert every row of `frame` (columns named as the table's) into `table`."""
     if frame.height == 0:
@@ -40,6 +52,7 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
     unknown = set(frame.columns) - set(table.c.keys())
     if unknown:
         raise ValueError(f"columns not in {table.name}: {sorted(unknown)}")
+    frame = with_defaults(frame, table)
     columns = ", ".join(frame.columns)
     dialect = conn.dialect.name
     raw = conn.connection.driver_connection

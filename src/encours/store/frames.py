@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from decimal import Decimal
 
 import polars as pl
 from sqlalchemy import Connection, Date, bindparam, text
@@ -26,6 +27,10 @@ def _column(name: str, values: tuple | list, dtype: pl.DataType) -> pl.Series:
         if isinstance(sample, int) and not isinstance(sample, bool):
             return pl.Series(name, values, dtype=pl.Int64).cast(pl.Boolean)
         return pl.Series(name, values, dtype=pl.Boolean)
+    if dtype.is_integer():
+        sample = next((v for v in values if v is not None), None)
+        if isinstance(sample, Decimal):  # PostgreSQL: SUM(bigint) is numeric
+            return pl.Series(name, values, dtype=pl.Decimal(38, 0)).cast(dtype)
     return pl.Series(name, values, dtype=dtype)
 
 

@@ -66,11 +66,12 @@ def receivables_frame(
     keys = GROUPINGS[grouping]
     n = len(boundaries) - 1
     params: dict[str, object] = {"as_of": as_of, "cei_start": cei_start}
-    for k, b in enumerate(boundaries):
+    for k, b in enumerate(boundaries[1:], start=1):
         params[f"b{k}"] = b
     sales = []
     for k in range(n):
         cond = f"d.issue_date > :b{k + 1}" + (f" AND d.issue_date <= :b{k}" if k else "")
+        # period 0 ends on the as-of day (WHERE issue_date <= :as_of)
         sales.append(f"SUM(CASE WHEN {cond} THEN d.amount_minor ELSE 0 END) AS s{k}")
     where_customer = ""
     if customer_id is not None:
@@ -99,7 +100,7 @@ def receivables_frame(
           {where_customer}
         GROUP BY {group}
     """
-    stmt = _date_params(sql, ["as_of", "cei_start", *[f"b{k}" for k in range(n + 1)]])
+    stmt = _date_params(sql, ["as_of", "cei_start", *[f"b{k}" for k in range(1, n + 1)]])
     result = conn.execute(stmt, params)
     columns = list(result.keys())
     schema = {c: pl.Int64 for c in columns}

@@ -56,7 +56,9 @@ _UNAPPLIED_CREDIT = """
 _UNAPPLIED_SCHEMA = {"customer_id": pl.Int64, "currency": pl.String, "amount": pl.Int64}
 
 
-def aging_by_customer(conn: Connection, as_of: dt.date, buckets: tuple[Bucket, ...]) -> pl.DataFrame:
+def aging_by_customer(
+    conn: Connection, as_of: dt.date, buckets: tuple[Bucket, ...]
+) -> pl.DataFrame:
     """Per customer and currency: open invoices split into not due and aging buckets.
 
     Columns: customer_id, currency, open_invoices, invoices_open_minor, not_due_minor,
@@ -101,9 +103,7 @@ def unapplied_by_customer(conn: Connection, as_of: dt.date) -> pl.DataFrame:
     return cash_f.join(credit_f, on=["customer_id", "currency"], how="full", coalesce=True)
 
 
-def open_invoices(
-    conn: Connection, as_of: dt.date, customer_id: int | None = None
-) -> pl.DataFrame:
+def open_invoices(conn: Connection, as_of: dt.date, customer_id: int | None = None) -> pl.DataFrame:
     """Every invoice open as of the day, with its open amount and days overdue."""
     sql = f"""
         SELECT o.document_id, d.number, o.customer_id, c.code AS customer_code, o.currency,

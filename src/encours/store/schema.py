@@ -146,9 +146,7 @@ class Allocation(Base):
     __tablename__ = "allocations"
     __table_args__ = (
         CheckConstraint("amount_minor > 0", name="amount_positive"),
-        CheckConstraint(
-            "(payment_id IS NULL) <> (credit_note_id IS NULL)", name="one_source"
-        ),
+        CheckConstraint("(payment_id IS NULL) <> (credit_note_id IS NULL)", name="one_source"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -230,4 +228,6 @@ class PortfolioSnapshot(Base):
     kpis: Mapped[dict] = mapped_column(JSON)
 
 
-Index("ix_allocations_invoice_date", Allocation.invoice_id, Allocation.date, Allocation.amount_minor)
+Index(
+    "ix_allocations_invoice_date", Allocation.invoice_id, Allocation.date, Allocation.amount_minor
+)

@@ -1,0 +1,31 @@
+"""`encours db ...`: schema migrations."""
+
+from __future__ import annotations
+
+import typer
+
+from encours.cli.context import console, state
+from encours.i18n import _
+
+
+def register(app: typer.Typer) -> None:
+    db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+
+    @db_app.command("upgrade")
+    def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+        """Apply the migrations up to REVISION (default: the latest)."""
+        from encours.store.db import resolve_url
+        from encours.store.db import upgrade as do_upgrade
+
+        do_upgrade(state.db_url, revision)
+        console.print(_("Database is up to date: {url}").format(url=resolve_url(state.db_url)))
+
+    @db_app.command("current")
+    def current() -> None:
+        """Print the schema revision of the database."""
+        from encours.store.db import current_revision, get_engine
+
+        with get_engine(state.db_url, migrate=False).connect() as conn:
+            console.print(current_revision(conn) or "-")
+
+    app.add_typer(db_app, name="db")

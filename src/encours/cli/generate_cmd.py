@@ -1,0 +1,82 @@
+"""`encours generate`: write a synthetic portfolio (customers, invoices, payments CSV)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from encours.cli.context import console, fail_usage, print_json
+from encours.i18n import _
+
+
+def _parse_end(value: str | None) -> dt.date:
+    if value in (None, "", "today"):
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail_usage(_("--end: {value!r} is not a date (expected YYYY-MM-DD)").format(value=value))
+
+
+def generate(
+    customers: int = typer.Option(1_000, "--customers", min=1, help="Number of customers."),
+    invoices: int = typer.Option(
+        20_000, "--invoices", min=0, help="Number of invoices (credit notes come on top)."
+    ),
+    seed: int = typer.Option(0, "--seed", min=0, help="Random seed: same seed, same files."),
+    out: Path = typer.Option(..., "--out", help="Output directory (created if needed)."),
+    end: str | None = typer.Option(
+        None, "--end", help="Last issue/payment date, YYYY-MM-DD (default: today)."
+    ),
+    months: int = typer.Option(
+        24, "--months", min=1, max=600, help="Months of history before the end date."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Generate a synthetic receivables portfolio in the canonical CSV formats."""
+    from encours.generate import generate_portfolio  # numpy/polars only when needed
+
+    end_date = _parse_end(end)
+    if out.exists() and not out.is_dir():
+        fail_usage(_("--out: {path} exists and is not a directory").format(path=out))
+    started = time.perf_counter()
+    summary = generate_portfolio(
+        out, customers=customers, invoices=invoices, seed=seed, end=end_date, months=months
+    )
+    elapsed = round(time.perf_counter() - started, 2)
+
+    if json_output:
+        print_json({**summary.to_dict(), "elapsed_seconds": elapsed})
+        return
+
+    table = Table(title=_("Synthetic portfolio in {path}").format(path=out), show_header=False)
+    table.add_column(justify="left")
+    table.add_column(justify="right")
+    rows = [
+        (_("Period"), f"{summary.start.isoformat()} → {summary.end.isoformat()}"),
+        (_("Customers"), f"{summary.customers:,}"),
+        (_("Invoices"), f"{summary.invoices:,}"),
+        (_("Credit notes"), f"{summary.credit_notes:,}"),
+        (_("Payments"), f"{summary.payments:,}"),
+        (_("Disputed invoices"), f"{summary.disputed_invoices:,}"),
+        (_("Open invoices"), f"{summary.open_invoices:,}"),
+        (_("Total invoiced"), f"{summary.total_invoiced:,} {summary.currency}"),
+        (_("Total credited"), f"{summary.total_credited:,} {summary.currency}"),
+        (_("Total paid"), f"{summary.total_paid:,} {summary.currency}"),
+        (_("Outstanding"), f"{summary.outstanding:,} {summary.currency}"),
+        (_("Seed"), str(summary.seed)),
+        (_("Time"), f"{elapsed} s"),
+    ]
+    for label, value in rows:
+        table.add_row(label, value)
+    console.print(table)
+    files = ", ".join(str(path) for path in summary.files.values())
+    console.print(_("Files: {files}").format(files=files))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate")(generate)

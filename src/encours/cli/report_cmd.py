@@ -1,0 +1,157 @@
+"""`encours report ...` and `encours status`: positions and KPIs as of a day."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from encours.cli.context import console, fail_usage, parse_as_of, print_json, state
+from encours.i18n import _
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    xlsx = "xlsx"
+
+
+AS_OF_HELP = "Position date (YYYY-MM-DD, default today): only what is dated on or before counts."
+
+
+def emit(frame: pl.DataFrame, fmt: Format, out: Path | None, title: str, limit: int) -> None:
+    """Write a report frame in the requested format, to --out or to the terminal."""
+    if fmt == Format.xlsx:
+        if out is None:
+            fail_usage(_("--format xlsx needs --out FILE.xlsx"))
+        frame.write_excel(out, worksheet=title[:31])
+        console.print(_("Written {out}").format(out=out))
+        return
+    if fmt == Format.csv:
+        text = frame.write_csv()
+    elif fmt == Format.json:
+        text = json.dumps(frame.to_dicts(), ensure_ascii=False, indent=2, default=str) + "\n"
+    else:
+        if out is not None:
+            fail_usage(_("--out needs --format csv, json or xlsx"))
+        table = Table(title=title, show_lines=False)
+        numeric = {c for c, t in frame.schema.items() if t.is_numeric()}
+        for col in frame.columns:
+            table.add_column(col, justify="right" if col in numeric or _is_amount(frame, col)
+                             else "left")  # fmt: skip
+        for row in frame.head(limit).iter_rows():
+            table.add_row(*["" if v is None else str(v) for v in row])
+        console.print(table)
+        if frame.height > limit:
+            console.print(
+                _("... {n} more rows (use --format csv or --limit)").format(n=frame.height - limit)
+            )
+        return
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(_("Written {out}").format(out=out))
+
+
+def _is_amount(frame: pl.DataFrame, col: str) -> bool:
+    sample = frame[col].drop_nulls().head(1).to_list()
+    return bool(sample) and isinstance(sample[0], str) and sample[0].lstrip("-")[:1].isdigit()
+
+
+def register(app: typer.Typer) -> None:
+    report_app = typer.Typer(help="Reports: aging, customers, KPIs.", no_args_is_help=True)
+
+    @report_app.command("aging")
+    def aging(
+        as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+        fmt: Format = typer.Option(Format.table, "--format"),
+        out: Path | None = typer.Option(None, "--out"),
+        buckets: str = typer.Option(
+            "1-30,31-60,61-90,91-120,121+", "--buckets", help="Aging buckets in days overdue."
+        ),
+        portfolio: bool = typer.Option(False, "--portfolio", help="Totals only."),
+        limit: int = typer.Option(50, "--limit", help="Rows shown in a table."),
+        as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
+    ) -> None:
+        """Aging of receivables by customer: not yet due and overdue by bucket."""
+        from encours.domain.aging import BucketError
+        from encours.services.reports import aging_report, money_columns
+
+        day = parse_as_of(as_of)
+        try:
+            positions, totals, spec = aging_report(day, state.db_url, buckets)
+        except BucketError as exc:
+            fail_usage(str(exc))
+        keys = [f"{b.key}_minor" for b in spec]
+        if portfolio:
+            frame = totals.select("currency", "open_invoices", "balance_minor", "not_due_minor",
+                                  *keys, "overdue_minor", "unapplied_cash_minor",
+                                  "unapplied_credit_minor")  # fmt: skip
+        else:
+            frame = positions.select("code", "name", "currency", "balance_minor",
+                                     "not_due_minor", *keys, "overdue_minor",
+                                     "unapplied_cash_minor", "unapplied_credit_minor")  # fmt: skip
+        frame = money_columns(frame).rename({f"{b.key}": b.label for b in spec})
+        emit(frame, Format.json if as_json else fmt, out,
+             _("Aging as of {day}").format(day=day), limit)  # fmt: skip
+
+    @report_app.command("customers")
+    def customers(
+        as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+        fmt: Format = typer.Option(Format.table, "--format"),
+        out: Path | None = typer.Option(None, "--out"),
+        limit: int = typer.Option(50, "--limit"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Each customer's position: balance, overdue, limit, exposure and payment KPIs."""
+        from encours.services.reports import customer_report
+
+        day = parse_as_of(as_of)
+        frame = customer_report(day, state.db_url)
+        emit(frame, Format.json if as_json else fmt, out,
+             _("Customers as of {day}").format(day=day), limit)  # fmt: skip
+
+    @report_app.command("kpis")
+    def kpis(
+        as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+        fmt: Format = typer.Option(Format.table, "--format"),
+        out: Path | None = typer.Option(None, "--out"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Portfolio KPIs: outstanding, overdue, DSO, CEI, ADD, days to pay, late share."""
+        from encours.services.reports import kpi_report
+
+        day = parse_as_of(as_of)
+        frame = kpi_report(day, state.db_url)
+        emit(frame, Format.json if as_json else fmt, out,
+             _("KPIs as of {day}").format(day=day), 100)  # fmt: skip
+
+    app.add_typer(report_app, name="report")
+
+    @app.command("status")
+    def status(
+        as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Counts and outstanding amount of the ledger as of a day."""
+        from encours.services.reports import status as get_status
+
+        payload = get_status(parse_as_of(as_of), state.db_url)
+        if as_json:
+            print_json(payload)
+            return
+        table = Table(title=_("encours status as of {day}").format(day=payload["as_of"]))
+        table.add_column(_("item"))
+        table.add_column(_("value"), justify="right")
+        for key in ("customers", "invoices", "credit_notes", "payments", "open_invoices"):
+            table.add_row(_(key), str(payload[key]))
+        for cur, values in payload["by_currency"].items():
+            table.add_row(_("outstanding") + f" {cur}", values["outstanding"])
+            table.add_row(_("overdue") + f" {cur}", values["overdue"])
+        console.print(table)

@@ -1,0 +1,1 @@
+"""Pure domain rules (payment terms, legal identifiers, lettrage): no IO, no database."""

@@ -1,0 +1,68 @@
+"""Demo use case: import a generated portfolio and summarise it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from encours.i18n import _
+from encours.imports.load import ImportReport
+from encours.money import from_minor
+from encours.services.imports import import_file
+from encours.services.reports import aging_report, kpi_report
+
+
+def import_demo(data_dir: Path, db_url: str | None, as_of: dt.date) -> list[ImportReport]:
+    """Import the generated files (idempotent: a second run changes nothing)."""
+    reports = [
+        import_file(data_dir / "customers.csv", "customers", db_url=db_url, actor="demo"),
+        import_file(data_dir / "invoices.csv", "invoices", db_url=db_url, actor="demo"),
+        import_file(data_dir / "payments.csv", "payments", db_url=db_url, actor="demo"),
+    ]
+    from encours.analytics.snapshots import take_monthly_snapshots
+    from encours.store.db import unit_of_work
+
+    with unit_of_work(db_url) as conn:
+        take_monthly_snapshots(conn, as_of.replace(day=1) - dt.timedelta(days=365), as_of)
+    return reports
+
+
+def _fmt(minor: int, currency: str) -> str:
+    return f"{from_minor(minor, currency):,.2f} {currency}".replace(",", " ")
+
+
+def summary(as_of: dt.date, db_url: str | None) -> dict:
+    positions, totals, buckets = aging_report(as_of, db_url)
+    kpis = kpi_report(as_of, db_url)
+    main = totals.sort("balance_minor", descending=True).row(0, named=True)
+    cur = main["currency"]
+    wanted = {"dso": _("DSO (days)"), "cei": _("CEI (%)"), "add": _("ADD (days)"),
+              "overdue_share_pct": _("Overdue share (%)"),
+              "late_share_count_pct": _("Invoices paid late, 12 months (%)")}  # fmt: skip
+    lines = [
+        (_("Outstanding"), _fmt(main["balance_minor"], cur)),
+        (_("Overdue"), _fmt(main["overdue_minor"], cur)),
+        (_("Unapplied cash"), _fmt(main["unapplied_cash_minor"], cur)),
+        (_("Customers over their limit"), str(main["customers_over_limit"])),
+    ]
+    for row in kpis.filter(kpis["currency"] == cur).iter_rows(named=True):
+        if row["metric"] in wanted:
+            lines.append((wanted[row["metric"]], row["value"]))
+    aging_cols = [_("not due")] + [b.label for b in buckets]
+    aging_row = [_fmt(main["not_due_minor"], cur)] + [
+        _fmt(main[f"{b.key}_minor"], cur) for b in buckets
+    ]
+    top = positions.filter(positions["currency"] == cur).sort("exposure_minor", descending=True)
+    top_rows = [
+        [r["code"], r["name"], _fmt(r["exposure_minor"], cur),
+         "-" if r["credit_limit_minor"] is None else _fmt(r["credit_limit_minor"], cur),
+         _fmt(r["overdue_minor"], cur)]
+        for r in top.head(10).iter_rows(named=True)
+    ]  # fmt: skip
+    return {
+        "kpis": lines,
+        "aging_columns": aging_cols,
+        "aging_rows": [aging_row],
+        "top_columns": [_("code"), _("customer"), _("exposure"), _("limit"), _("overdue")],
+        "top_rows": top_rows,
+    }

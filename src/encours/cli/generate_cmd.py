@@ -75,7 +75,7 @@ def generate(
         table.add_row(label, value)
     console.print(table)
     files = ", ".join(str(path) for path in summary.files.values())
-    console.print(_("Files: {files}").format(files=files))
+    console.print(_("Files: {files}").format(files=files), soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

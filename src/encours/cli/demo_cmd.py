@@ -48,8 +48,8 @@ def show_summary(data: dict, day: dt.date) -> None:
         kpis.add_row(label, value)
     console.print(kpis)
     aging = Table(title=_("Aging"))
-    for col in data["aging_columns"]:
-        aging.add_column(col, justify="right")
+    for i, col in enumerate(data["aging_columns"]):
+        aging.add_column(col, justify="left" if i == 0 else "right")
     for row in data["aging_rows"]:
         aging.add_row(*row)
     console.print(aging)

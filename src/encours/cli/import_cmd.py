@@ -58,16 +58,13 @@ def _run(kind: str, file: Path, mapping: Path | None, skip_invalid: bool, reject
         if as_json:
             print_json({"status": "rejected", "errors": [str(e) for e in exc.errors]})
         else:
-            err_console.print(
-                _("{file}: rejected, nothing was imported ({n} error(s)):").format(
-                    file=file, n=len(exc.errors)
-                )
-            )
+            message = _("{file}: rejected, nothing was imported ({n} error(s)):")
+            typer.echo(message.format(file=file, n=len(exc.errors)), err=True)
             for error in exc.errors:
-                err_console.print(f"  {error}", markup=False, highlight=False)
+                typer.echo(f"  {error}", err=True)
         raise typer.Exit(EXIT_INVALID_INPUT) from None
     except (MappingError, EncodingError, ValueError) as exc:
-        err_console.print(str(exc), markup=False)
+        typer.echo(str(exc), err=True)
         raise typer.Exit(EXIT_INVALID_INPUT) from None
     if as_json:
         print_json({"status": "ok", **report.as_dict()})

@@ -131,7 +131,7 @@ class _Loader:
         """Reject the whole file unless bad rows may be skipped (structural errors never)."""
         if not self.errors:
             return
-        structural = [e for e in self.errors if e.line <= 1]
+        structural = [e for e in self.errors if e.line <= 1 or e.column == "(file)"]
         if not self.skip_invalid or structural:
             raise ImportRejected(sorted(self.errors, key=lambda e: (e.line, e.column)))
 

@@ -48,10 +48,14 @@ def summary(as_of: dt.date, db_url: str | None) -> dict:
     for row in kpis.filter(kpis["currency"] == cur).iter_rows(named=True):
         if row["metric"] in wanted:
             lines.append((wanted[row["metric"]], row["value"]))
-    aging_cols = [_("not due")] + [b.label for b in buckets]
-    aging_row = [_fmt(main["not_due_minor"], cur)] + [
-        _fmt(main[f"{b.key}_minor"], cur) for b in buckets
-    ]
+    aging_cols = [_("days past due"), _("amount"), _("share (%)")]
+    open_total = main["invoices_open_minor"] or 1
+    aging_rows = [[_("not due"), _fmt(main["not_due_minor"], cur),
+                   f"{main['not_due_minor'] / open_total * 100:.1f}"]] + [
+        [b.label, _fmt(main[f"{b.key}_minor"], cur),
+         f"{main[f'{b.key}_minor'] / open_total * 100:.1f}"]
+        for b in buckets
+    ]  # fmt: skip
     top = positions.filter(positions["currency"] == cur).sort("exposure_minor", descending=True)
     top_rows = [
         [r["code"], r["name"], _fmt(r["exposure_minor"], cur),
@@ -62,7 +66,7 @@ def summary(as_of: dt.date, db_url: str | None) -> dict:
     return {
         "kpis": lines,
         "aging_columns": aging_cols,
-        "aging_rows": [aging_row],
+        "aging_rows": aging_rows,
         "top_columns": [_("code"), _("customer"), _("exposure"), _("limit"), _("overdue")],
         "top_rows": top_rows,
     }

@@ -87,6 +87,8 @@ def customer_report(as_of: dt.date, db_url: str | None = None) -> pl.DataFrame:
     with unit_of_work(db_url) as conn:
         positions = customer_positions(conn, as_of, buckets, include_zero=True)
         kpis = customer_kpis(conn, as_of)
+    kpis = kpis.select(["customer_id", "currency"] + [
+        c for c in kpis.columns if c not in positions.columns])
     frame = positions.join(kpis, on=["customer_id", "currency"], how="left")
     keep = ["code", "name", "segment", "currency", "balance_minor", "not_due_minor",
             "overdue_minor", "unapplied_cash_minor", "credit_limit_minor", "exposure_minor",

@@ -18,7 +18,7 @@ bash scripts/install.sh test
 PY="$ROOT/.venv/bin"
 
 echo "== lint (ruff)"
-"$PY/ruff" check src tests bench
+"$PY/ruff" check .
 
 echo "== tests on SQLite"
 "$PY/pytest" -q -n 2 -p no:cacheprovider

@@ -26,6 +26,11 @@ COMMAND_MODULES = [
     "encours.cli.generate_cmd",
     "encours.cli.demo_cmd",
     "encours.cli.penalties_cmd",
+    "encours.cli.dunning_cmd",
+    "encours.cli.documents_cmd",
+    "encours.cli.risk_cmd",
+    "encours.cli.model_cmd",
+    "encours.cli.web_cmd",
 ]
 
 

@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
     db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 
     @db_app.command("upgrade")
-    def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    def upgrade(revision: str = typer.Argument("heads", help="Target revision.")) -> None:
         """Apply the migrations up to REVISION (default: the latest)."""
         from encours.store.db import resolve_url
         from encours.store.db import upgrade as do_upgrade

@@ -57,7 +57,7 @@ def alembic_config(url: str):  # noqa: ANN201
     return cfg
 
 
-def upgrade(url: str | None = None, revision: str = "head") -> None:
+def upgrade(url: str | None = None, revision: str = "heads") -> None:
     from alembic import command
 
     url = resolve_url(url)
@@ -68,16 +68,23 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
-def current_revision(conn: Connection) -> str | None:
+def current_revisions(conn: Connection) -> set[str]:
     if not inspect(conn).has_table("alembic_version"):
-        return None
-    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return set()
+    return set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
 
 
-def head_revision() -> str:
+def current_revision(conn: Connection) -> str | None:
+    """The database's revision(s), comma-separated when branches are applied."""
+    revisions = current_revisions(conn)
+    return ",".join(sorted(revisions)) if revisions else None
+
+
+def head_revisions() -> set[str]:
+    """Every head of the migration tree (one per feature branch until they are merged)."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config(DEFAULT_URL)).get_current_head()
+    return set(ScriptDirectory.from_config(alembic_config(DEFAULT_URL)).get_heads())
 
 
 _migrated: set[str] = set()
@@ -89,7 +96,7 @@ def get_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
     engine = _engine(url)
     if migrate and url not in _migrated:
         with engine.connect() as conn:
-            up_to_date = current_revision(conn) == head_revision()
+            up_to_date = current_revisions(conn) == head_revisions()
         if not up_to_date:
             upgrade(url)
         _migrated.add(url)

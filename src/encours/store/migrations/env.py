@@ -1,9 +1,9 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from encours.store.schema import Base
+from encours.store.models import metadata
 
-target_metadata = Base.metadata
+target_metadata = metadata
 config = context.config
 
 

@@ -1,7 +1,133 @@
-"""Placeholder: filled by its owner."""
+"""`encours serve` and `encours users ...`: the web server, users and API tokens."""
+
+from __future__ import annotations
+
+import sys
 
 import typer
 
+from encours.cli.context import console, fail_input, print_json, state
+from encours.i18n import _
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("serve")
+    def serve(
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+        port: int = typer.Option(8000, "--port", help="TCP port."),
+    ) -> None:
+        """Serve the web application (pages, /api/v1, /docs)."""
+        from encours.web import serve as run
+
+        run(state.db_url, host, port, None)
+
+    users_app = typer.Typer(help="Users of the web application and API tokens.",
+                            no_args_is_help=True)  # fmt: skip
+    token_app = typer.Typer(help="API tokens for integrations.", no_args_is_help=True)
+    users_app.add_typer(token_app, name="token")
+    app.add_typer(users_app, name="users")
+
+    @users_app.command("add")
+    def add(
+        name: str = typer.Argument(..., help="User name."),
+        role: str = typer.Option(
+            ..., "--role", help="admin, credit_manager, collector, sales, accountant or read_only."
+        ),  # fmt: skip
+        password_stdin: bool = typer.Option(
+            False, "--password-stdin", help="Read the password from standard input."
+        ),
+        owner: str | None = typer.Option(
+            None, "--owner", help="Sales: the account owner name of their customers."
+        ),  # fmt: skip
+    ) -> None:
+        """Add a user (the password is read from stdin, never from the command line)."""
+        from encours.store.db import unit_of_work
+        from encours.web.accounts import AccountError, create_user
+
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = typer.prompt(_("Password"), hide_input=True, confirmation_prompt=True)
+        try:
+            with unit_of_work(state.db_url) as conn:
+                create_user(conn, name, role, password, actor="cli", owner_name=owner)
+        except AccountError as exc:
+            fail_input(str(exc))
+        console.print(_("User {name} added ({role}).").format(name=name, role=role))
+
+    @users_app.command("list")
+    def list_users(as_json: bool = typer.Option(False, "--json")) -> None:
+        """List the users."""
+        from encours.store.db import unit_of_work
+        from encours.web.accounts import list_users as users
+
+        with unit_of_work(state.db_url) as conn:
+            rows = users(conn)
+        if as_json:
+            print_json(rows)
+            return
+        for row in rows:
+            status = "" if row["active"] else " " + _("(disabled)")
+            console.print(f"{row['username']}\t{row['role']}\t{row['owner_name'] or ''}{status}")
+
+    @users_app.command("disable")
+    def disable(name: str = typer.Argument(...)) -> None:
+        """Disable a user (their sessions end at once)."""
+        from sqlalchemy import select
+
+        from encours.store.db import unit_of_work
+        from encours.web.accounts import USERS, update_user
+
+        with unit_of_work(state.db_url) as conn:
+            user_id = conn.execute(select(USERS.c.id).where(USERS.c.username == name)).scalar()
+            if user_id is None:
+                fail_input(_("No user named {name}.").format(name=name))
+            update_user(conn, user_id, actor="cli", active=False)
+        console.print(_("User {name} disabled.").format(name=name))
+
+    @token_app.command("create")
+    def token_create(
+        name: str = typer.Argument(..., help="Token name (the integration)."),
+        role: str = typer.Option(..., "--role"),
+        owner: str | None = typer.Option(None, "--owner"),
+    ) -> None:
+        """Create an API token and print it once (only its hash is kept)."""
+        from encours.store.db import unit_of_work
+        from encours.web.accounts import AccountError, create_token
+
+        try:
+            with unit_of_work(state.db_url) as conn:
+                token = create_token(conn, name, role, actor="cli", owner_name=owner)
+        except AccountError as exc:
+            fail_input(str(exc))
+        console.print(_("Token {name} (shown once, copy it now):").format(name=name),
+                      highlight=False)  # fmt: skip
+        typer.echo(token)
+
+    @token_app.command("revoke")
+    def token_revoke(name: str = typer.Argument(...)) -> None:
+        """Revoke an API token."""
+        from encours.store.db import unit_of_work
+        from encours.web.accounts import AccountError, revoke_token
+
+        try:
+            with unit_of_work(state.db_url) as conn:
+                revoke_token(conn, name, actor="cli")
+        except AccountError as exc:
+            fail_input(str(exc))
+        console.print(_("Token {name} revoked.").format(name=name))
+
+    @token_app.command("list")
+    def token_list(as_json: bool = typer.Option(False, "--json")) -> None:
+        """List the API tokens (never the tokens themselves)."""
+        from encours.store.db import unit_of_work
+        from encours.web.accounts import list_tokens
+
+        with unit_of_work(state.db_url) as conn:
+            rows = list_tokens(conn)
+        if as_json:
+            print_json(rows)
+            return
+        for row in rows:
+            revoked = " " + _("(revoked)") if row["revoked_at"] else ""
+            console.print(f"{row['name']}\t{row['role']}\t{row['prefix']}…{revoked}")

@@ -1,0 +1,86 @@
+"""Per-request language and locale formatting (Babel) for pages.
+
+The CLI's `encours.i18n._` follows one process-wide language; a server answers people in
+different languages at once, so pages translate with the catalogue of the request's
+language (`gettext_for(lang)`) and format amounts and dates with Babel for that locale.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal, format_percent
+
+from encours.i18n import DEFAULT_LANGUAGE, SUPPORTED, translations
+from encours.money import from_minor
+
+LOCALES = {"fr": "fr_FR", "en": "en_GB"}
+
+
+def pick(value: str | None) -> str | None:
+    if not value:
+        return None
+    code = value.strip().lower()[:2]
+    return code if code in SUPPORTED else None
+
+
+def gettext_for(lang: str) -> Callable[[str], str]:
+    return translations(lang if lang in SUPPORTED else DEFAULT_LANGUAGE).gettext
+
+
+class Formatter:
+    """Babel formatting in one language (amounts are integer minor units)."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.locale = LOCALES.get(lang, "fr_FR")
+
+    def money(self, minor: int | None, currency: str | None, short: bool = False) -> str:
+        if minor is None or currency is None:
+            return "—"
+        amount = from_minor(int(minor), currency)
+        if short:
+            pattern = "#,##0\xa0¤" if self.lang == "fr" else "¤#,##0"
+            return format_currency(amount, currency, locale=self.locale, format=pattern,
+                                   currency_digits=False)  # fmt: skip
+        return format_currency(amount, currency, locale=self.locale)
+
+    def plain(self, minor: int | None, currency: str) -> str:
+        """An amount as typed in a form field (no grouping, '.' decimal point)."""
+        return "" if minor is None else str(from_minor(int(minor), currency))
+
+    def amount(self, value: Decimal | int | float | None, digits: int = 0) -> str:
+        if value is None:
+            return "—"
+        pattern = "#,##0" + ("." + "0" * digits if digits else "")
+        return format_decimal(value, format=pattern, locale=self.locale)
+
+    def number(self, value: float | int | None, digits: int = 1) -> str:
+        if value is None:
+            return "—"
+        return format_decimal(round(float(value), digits), locale=self.locale)
+
+    def percent(self, value: float | None, digits: int = 1) -> str:
+        """`value` is a fraction (0.25 -> 25 %)."""
+        if value is None:
+            return "—"
+        pattern = "#,##0" + ("." + "0" * digits if digits else "") + " %"
+        return format_percent(value, format=pattern, locale=self.locale)
+
+    def date(self, value: dt.date | None, fmt: str = "medium") -> str:
+        if value is None:
+            return "—"
+        if isinstance(value, str):
+            value = dt.date.fromisoformat(value)
+        return format_date(value, format=fmt, locale=self.locale)
+
+    def datetime(self, value: dt.datetime | None) -> str:
+        if value is None:
+            return "—"
+        return format_datetime(value, format="short", locale=self.locale)
+
+    def month(self, value: dt.date) -> str:
+        return format_date(value, format="MMM yy", locale=self.locale)

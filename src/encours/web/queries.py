@@ -1,0 +1,421 @@
+"""What the pages and the API read: positions, KPIs, trends, lists; cached per ledger version.
+
+A report is a function of (ledger positions, filters, as-of day). The positions of every
+customer and the per-customer KPI aggregates of a day are computed once (set-based, by
+`analytics.portfolio.customer_positions` and `store.kpi_queries`) and kept in memory for
+(database, as-of day, ledger version); filters (segment, owner, country, a sales user's
+own accounts) are then cheap polars filters. The ledger version is a handful of MAX(id)
+and counts read through primary-key indexes: any import, allocation or audited change
+gives a new version, so a cached report is never stale.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import polars as pl
+from sqlalchemy import Connection, and_, func, or_, select, text
+
+from encours.analytics import kpis as kpis_mod
+from encours.analytics.portfolio import customer_positions, portfolio_totals
+from encours.analytics.snapshots import trend
+from encours.domain.aging import DEFAULT_SPEC, Bucket, parse_buckets
+from encours.store import kpi_queries
+from encours.store import positions as positions_store
+from encours.store.db import unit_of_work
+from encours.store.outbox_schema import TimelineEvent
+from encours.store.schema import AuditEntry, Contact, Customer, Document, Payment
+from encours.web.accounts import Principal
+from encours.web.roles import OWN_ACCOUNTS_ONLY
+
+CUSTOMERS = Customer.__table__
+CONTACTS = Contact.__table__
+DOCUMENTS = Document.__table__
+PAYMENTS = Payment.__table__
+AUDIT = AuditEntry.__table__
+TIMELINE = TimelineEvent.__table__
+BUCKETS = parse_buckets(DEFAULT_SPEC)
+CACHE_SIZE = 6
+NO_OWNER = "\u2400 no owner"  # matches no account_owner: a sales user without a name sees nothing
+
+_VERSION_SQL = text(
+    "SELECT (SELECT MAX(id) FROM customers), (SELECT MAX(id) FROM documents), "
+    "(SELECT MAX(id) FROM payments), (SELECT MAX(id) FROM allocations), "
+    "(SELECT MAX(id) FROM audit_log), (SELECT MAX(id) FROM import_batches), "
+    "(SELECT MAX(id) FROM contacts), (SELECT MAX(id) FROM portfolio_snapshots)"
+)
+
+
+def ledger_version(conn: Connection) -> tuple:
+    return tuple(conn.execute(_VERSION_SQL).one())
+
+
+@dataclass
+class Filters:
+    segment: str | None = None
+    owner: str | None = None
+    country: str | None = None
+    q: str | None = None
+
+    def active(self) -> bool:
+        return any((self.segment, self.owner, self.country, self.q))
+
+
+@dataclass
+class PortfolioData:
+    as_of: dt.date
+    version: tuple
+    positions: pl.DataFrame  # every customer (include_zero), one row per currency
+    kpi_aggregates: pl.DataFrame  # per customer and currency, additive
+    buckets: tuple[Bucket, ...] = BUCKETS
+    open_invoices: pl.DataFrame | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_cache: OrderedDict[tuple, PortfolioData] = OrderedDict()
+_cache_lock = threading.Lock()
+_build_locks: dict[tuple, threading.Lock] = {}
+
+
+def portfolio_data(db_url: str | None, as_of: dt.date) -> PortfolioData:
+    """The positions and KPI aggregates of `as_of`, from the cache when the ledger is unchanged."""
+    with unit_of_work(db_url) as conn:
+        version = ledger_version(conn)
+    key = (db_url, as_of, version)
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+        build_lock = _build_locks.setdefault(key, threading.Lock())
+    with build_lock:  # one build per key, concurrent requests wait for it
+        with _cache_lock:
+            if key in _cache:
+                return _cache[key]
+        with unit_of_work(db_url) as conn:
+            frame = customer_positions(conn, as_of, BUCKETS, include_zero=True)
+            bounds = kpis_mod.period_boundaries(as_of)
+            cei_start = as_of - dt.timedelta(days=kpis_mod.DEFAULT_CEI_DAYS)
+            aggregates = kpi_queries.kpi_aggregates(conn, as_of, bounds, cei_start)
+        data = PortfolioData(as_of, version, frame, aggregates)
+        with _cache_lock:
+            _cache[key] = data
+            _build_locks.pop(key, None)
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+    return data
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def visible(frame: pl.DataFrame, principal: Principal, filters: Filters) -> pl.DataFrame:
+    """Rows of a positions frame the principal may see, narrowed by the filters."""
+    if principal.role in OWN_ACCOUNTS_ONLY:
+        frame = frame.filter(pl.col("account_owner") == (principal.owner_name or NO_OWNER))
+    if filters.segment:
+        frame = frame.filter(pl.col("segment") == filters.segment)
+    if filters.owner:
+        frame = frame.filter(pl.col("account_owner") == filters.owner)
+    if filters.country:
+        frame = frame.filter(pl.col("country") == filters.country)
+    if filters.q:
+        needle = filters.q.strip().lower()
+        frame = frame.filter(
+            pl.col("name").str.to_lowercase().str.contains(needle, literal=True)
+            | pl.col("code").str.to_lowercase().str.contains(needle, literal=True)
+        )
+    return frame
+
+
+def filter_options(data: PortfolioData, principal: Principal) -> dict[str, list[str]]:
+    frame = visible(data.positions, principal, Filters())
+    return {
+        col: sorted(v for v in frame[src].unique().to_list() if v)
+        for col, src in (("segments", "segment"), ("owners", "account_owner"),
+                         ("countries", "country"))
+    }  # fmt: skip
+
+
+def _owner_condition(principal: Principal):  # noqa: ANN202
+    if principal.role in OWN_ACCOUNTS_ONLY:
+        return CUSTOMERS.c.account_owner == (principal.owner_name or NO_OWNER)
+    return None
+
+
+def _filter_sql(principal: Principal, filters: Filters) -> tuple[str, dict]:
+    """WHERE fragments on customers `c` for the snapshot trend (bound parameters only)."""
+    parts, params = [], {}
+    owner = principal.owner_name if principal.role in OWN_ACCOUNTS_ONLY else None
+    if principal.role in OWN_ACCOUNTS_ONLY:
+        parts.append("c.account_owner = :own")
+        params["own"] = owner or NO_OWNER
+    for name, col in (("segment", "segment"), ("owner", "account_owner"), ("country", "country")):
+        value = getattr(filters, name)
+        if value:
+            parts.append(f"c.{col} = :f_{name}")
+            params[f"f_{name}"] = value
+    return ("AND " + " AND ".join(parts)) if parts else "", params
+
+
+def filtered_kpis(data: PortfolioData, customer_ids: pl.Series) -> dict[str, dict]:
+    """Portfolio KPIs of a set of customers: their aggregates summed, then the KPI formulas."""
+    agg = data.kpi_aggregates.filter(pl.col("customer_id").is_in(customer_ids.implode()))
+    if agg.height == 0:
+        return {}
+    sums = agg.drop("customer_id").group_by("currency").agg(pl.all().sum())
+    frame = kpis_mod._kpis_from_aggregates(sums, data.as_of, ("currency",))  # noqa: SLF001
+    return {row.pop("currency"): row for row in frame.iter_rows(named=True)}
+
+
+def dashboard(db_url: str | None, as_of: dt.date, principal: Principal, filters: Filters) -> dict:
+    data = portfolio_data(db_url, as_of)
+    frame = visible(data.positions, principal, filters)
+    totals = portfolio_totals(frame, data.buckets)
+    result: dict = {"as_of": as_of, "buckets": data.buckets, "options": filter_options(data,
+                    principal), "currencies": totals.to_dicts()}  # fmt: skip
+    if totals.height == 0:
+        result.update(currency=None, totals=None)
+        return result
+    main = max(totals.iter_rows(named=True), key=lambda r: abs(r["balance_minor"]))
+    currency = main["currency"]
+    in_cur = frame.filter(pl.col("currency") == currency)
+    kpis = filtered_kpis(data, frame["customer_id"].unique()).get(currency, {})
+    top = in_cur.filter(pl.col("exposure_minor") > 0).sort("exposure_minor", descending=True)
+    over = in_cur.filter(pl.col("headroom_minor") < 0).sort("headroom_minor")
+    result.update(
+        currency=currency,
+        totals=main,
+        kpis=kpis,
+        top_exposures=top.head(10).to_dicts(),
+        over_limit=over.head(10).to_dicts(),
+        over_limit_count=over.height,
+        trends=_trends(db_url, as_of, principal, filters, currency),
+    )
+    return result
+
+
+def _trends(
+    db_url: str | None, as_of: dt.date, principal: Principal, filters: Filters, currency: str
+) -> dict[str, list]:
+    """12-month trends: outstanding and overdue share from the customer snapshots (so that
+    they follow the filters), DSO and CEI from the portfolio snapshots (whole portfolio)."""
+    start = kpis_mod.month_back(as_of, 12)
+    where, params = _filter_sql(principal, filters)
+    sql = text(
+        "SELECT s.as_of, SUM(s.balance_minor), SUM(s.overdue_minor) FROM customer_snapshots s "
+        "JOIN customers c ON c.id = s.customer_id "
+        f"WHERE s.currency = :cur AND s.as_of > :start AND s.as_of <= :as_of {where} "
+        "GROUP BY s.as_of ORDER BY s.as_of"
+    )
+    with unit_of_work(db_url) as conn:
+        rows = conn.execute(sql, {"cur": currency, "start": start, "as_of": as_of, **params}).all()
+        dso = trend(conn, "dso", 12, as_of, currency=currency)
+        cei = trend(conn, "cei", 12, as_of, currency=currency)
+    outstanding, overdue_share = [], []
+    for day, balance, overdue in rows:
+        day = dt.date.fromisoformat(day) if isinstance(day, str) else day
+        outstanding.append((day, int(balance or 0)))
+        overdue_share.append((day, (int(overdue or 0) / int(balance)) if balance else None))
+    return {
+        "outstanding": outstanding,
+        "overdue_share": overdue_share,
+        "dso": dso,
+        "cei": cei,
+        "kpis_whole_portfolio": filters.active() or principal.role in OWN_ACCOUNTS_ONLY,
+    }
+
+
+def customer_list(
+    db_url: str | None,
+    as_of: dt.date,
+    principal: Principal,
+    filters: Filters,
+    *,
+    page: int = 1,
+    per_page: int = 50,
+    over_limit: bool | None = None,
+    sort: str = "balance",
+) -> tuple[pl.DataFrame, int]:
+    data = portfolio_data(db_url, as_of)
+    frame = visible(data.positions, principal, filters)
+    if over_limit is not None:
+        frame = frame.filter((pl.col("headroom_minor") < 0).fill_null(False) == over_limit)
+    frame = frame.sort(["balance_minor", "code"], descending=[True, False]) if sort == "balance" \
+        else frame.sort(["name", "code"])  # fmt: skip
+    total = frame.height
+    return frame.slice((page - 1) * per_page, per_page), total
+
+
+def find_customer(conn: Connection, code: str, principal: Principal) -> dict | None:
+    stmt = select(CUSTOMERS).where(CUSTOMERS.c.code == code)
+    owner = _owner_condition(principal)
+    if owner is not None:
+        stmt = stmt.where(owner)
+    row = conn.execute(stmt).mappings().first()
+    return dict(row) if row else None
+
+
+def customer_detail(
+    db_url: str | None, code: str, as_of: dt.date, principal: Principal
+) -> dict | None:
+    data = portfolio_data(db_url, as_of)
+    with unit_of_work(db_url) as conn:
+        customer = find_customer(conn, code, principal)
+        if customer is None:
+            return None
+        cid = customer["id"]
+        contacts = [dict(r) for r in conn.execute(
+            select(CONTACTS).where(CONTACTS.c.customer_id == cid).order_by(CONTACTS.c.id)
+        ).mappings()]  # fmt: skip
+        invoices = positions_store.open_invoices(conn, as_of, cid)
+        payments = [dict(r) for r in conn.execute(
+            select(PAYMENTS).where(PAYMENTS.c.customer_id == cid, PAYMENTS.c.date <= as_of)
+            .order_by(PAYMENTS.c.date.desc(), PAYMENTS.c.id.desc()).limit(20)
+        ).mappings()]  # fmt: skip
+        timeline = [dict(r) for r in conn.execute(
+            select(TIMELINE).where(TIMELINE.c.customer_id == cid)
+            .order_by(TIMELINE.c.at.desc(), TIMELINE.c.id.desc()).limit(100)
+        ).mappings()]  # fmt: skip
+        start = kpis_mod.month_back(as_of, 12)
+        history = conn.execute(
+            text("SELECT as_of, balance_minor, overdue_minor FROM customer_snapshots "
+                 "WHERE customer_id = :cid AND as_of > :start AND as_of <= :as_of "
+                 "ORDER BY as_of"),
+            {"cid": cid, "start": start, "as_of": as_of},
+        ).all()  # fmt: skip
+    positions = data.positions.filter(pl.col("customer_id") == cid).to_dicts()
+    kpis = filtered_kpis(data, pl.Series([cid]))
+    return {
+        "customer": customer, "contacts": contacts, "positions": positions,
+        "kpis": kpis, "open_invoices": invoices, "payments": payments, "timeline": timeline,
+        "history": [(dt.date.fromisoformat(d) if isinstance(d, str) else d, int(b), int(o))
+                    for d, b, o in history],
+        "buckets": data.buckets,
+    }  # fmt: skip
+
+
+def invoices_page(
+    db_url: str | None,
+    principal: Principal,
+    *,
+    customer: str | None,
+    open_as_of: dt.date | None,
+    overdue: bool,
+    page: int,
+    per_page: int,
+) -> tuple[list[dict], int]:
+    """Invoices and credit notes; open ones (with open amounts) when `open_as_of` is given."""
+    if open_as_of is not None:
+        data = portfolio_data(db_url, open_as_of)
+        with data.lock:
+            if data.open_invoices is None:
+                with unit_of_work(db_url) as conn:
+                    data.open_invoices = positions_store.open_invoices(conn, open_as_of)
+        frame = data.open_invoices
+        allowed = visible(data.positions, principal, Filters())["customer_id"].unique()
+        frame = frame.filter(pl.col("customer_id").is_in(allowed.implode()))
+        if customer:
+            frame = frame.filter(pl.col("customer_code") == customer)
+        if overdue:
+            frame = frame.filter(pl.col("due_date") < open_as_of)
+        total = frame.height
+        rows = frame.slice((page - 1) * per_page, per_page).to_dicts()
+        return [{**r, "kind": "invoice", "status": "issued"} for r in rows], total
+    cond = []
+    owner = _owner_condition(principal)
+    if owner is not None:
+        cond.append(owner)
+    if customer:
+        cond.append(CUSTOMERS.c.code == customer)
+    join = DOCUMENTS.join(CUSTOMERS, CUSTOMERS.c.id == DOCUMENTS.c.customer_id)
+    where = and_(*cond) if cond else None
+    count = select(func.count()).select_from(join)
+    stmt = select(
+        DOCUMENTS.c.id.label("document_id"), DOCUMENTS.c.number, DOCUMENTS.c.kind,
+        CUSTOMERS.c.code.label("customer_code"), DOCUMENTS.c.issue_date, DOCUMENTS.c.due_date,
+        DOCUMENTS.c.amount_minor, DOCUMENTS.c.currency, DOCUMENTS.c.disputed, DOCUMENTS.c.status,
+    ).select_from(join)  # fmt: skip
+    if where is not None:
+        count, stmt = count.where(where), stmt.where(where)
+    stmt = stmt.order_by(DOCUMENTS.c.id).limit(per_page).offset((page - 1) * per_page)
+    with unit_of_work(db_url) as conn:
+        total = conn.execute(count).scalar_one()
+        rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    return rows, total
+
+
+def payments_page(
+    db_url: str | None,
+    principal: Principal,
+    *,
+    customer: str | None,
+    date_from: dt.date | None,
+    date_to: dt.date | None,
+    page: int,
+    per_page: int,
+) -> tuple[list[dict], int]:
+    cond = []
+    owner = _owner_condition(principal)
+    if owner is not None:
+        cond.append(owner)
+    if customer:
+        cond.append(CUSTOMERS.c.code == customer)
+    if date_from:
+        cond.append(PAYMENTS.c.date >= date_from)
+    if date_to:
+        cond.append(PAYMENTS.c.date <= date_to)
+    join = PAYMENTS.join(CUSTOMERS, CUSTOMERS.c.id == PAYMENTS.c.customer_id)
+    count = select(func.count()).select_from(join)
+    stmt = select(
+        PAYMENTS.c.reference, CUSTOMERS.c.code.label("customer_code"), PAYMENTS.c.date,
+        PAYMENTS.c.amount_minor, PAYMENTS.c.currency, PAYMENTS.c.method,
+    ).select_from(join)  # fmt: skip
+    if cond:
+        count, stmt = count.where(and_(*cond)), stmt.where(and_(*cond))
+    stmt = stmt.order_by(PAYMENTS.c.id).limit(per_page).offset((page - 1) * per_page)
+    with unit_of_work(db_url) as conn:
+        total = conn.execute(count).scalar_one()
+        rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    return rows, total
+
+
+def audit_page(
+    db_url: str | None,
+    *,
+    entity: str | None = None,
+    actor: str | None = None,
+    key: str | None = None,
+    action: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[dict], int]:
+    cond = []
+    if entity:
+        cond.append(AUDIT.c.entity == entity)
+    if actor:
+        cond.append(AUDIT.c.actor == actor)
+    if action:
+        cond.append(AUDIT.c.action == action)
+    if key:
+        cond.append(or_(AUDIT.c.entity_key == key, AUDIT.c.entity_key.like(key + ":%")))
+    count = select(func.count()).select_from(AUDIT)
+    stmt = select(AUDIT)
+    if cond:
+        count, stmt = count.where(and_(*cond)), stmt.where(and_(*cond))
+    stmt = stmt.order_by(AUDIT.c.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    with unit_of_work(db_url) as conn:
+        total = conn.execute(count).scalar_one()
+        rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    return rows, total
+
+
+def audit_facets(db_url: str | None) -> dict[str, list[str]]:
+    with unit_of_work(db_url) as conn:
+        entities = list(conn.execute(select(AUDIT.c.entity).distinct()).scalars())
+        actions = list(conn.execute(select(AUDIT.c.action).distinct()).scalars())
+    return {"entities": sorted(entities), "actions": sorted(actions)}

@@ -1,21 +1,21 @@
 """KPIs (DSO count-back, BPDSO, ADD, CEI, WADP, WADL, late share) on a hand-built ledger.
 
-Runs on SQLite, or on PostgreSQL when ENCOURS_TEST_DB_URL is set (one private schema per
-test). Every expected value is computed by hand in the comments.
+Runs on SQLite, and on PostgreSQL when ENCOURS_TEST_DB_URL is set (fixture `db_url`).
+Every expected value is computed by hand in the comments.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
+import random
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Date, bindparam, text
 
 from encours.analytics.kpis import compute_kpis, count_back_dso, customer_kpis, month_back
-from encours.store.db import get_engine, resolve_url
+from encours.store.db import get_engine
+from encours.store.kpi_queries import _day_number, _yyyymmdd
 from encours.store.schema import Allocation, Customer, Document, Payment
 
 D = dt.date
@@ -23,27 +23,9 @@ AS_OF = D(2024, 6, 30)
 
 
 @pytest.fixture
-def kpi_db(tmp_path):
-    """An engine on a fresh, migrated database (ENCOURS_TEST_DB_URL, else SQLite)."""
-    base = os.environ.get("ENCOURS_TEST_DB_URL")
-    if not base:
-        engine = get_engine(f"sqlite:///{tmp_path}/t.db")
-        yield engine
-        engine.dispose()
-        return
-    schema = f"kpi_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(resolve_url(base))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in base else "?"
-    engine = get_engine(f"{base}{sep}options=-csearch_path%3D{schema}")
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+def kpi_db(db_url):
+    """An engine on a fresh, migrated database (`db_url` of tests/conftest.py)."""
+    return get_engine(db_url)
 
 
 class Ledger:
@@ -96,6 +78,7 @@ def build_ledger(conn) -> dict[str, int]:  # noqa: ANN001
        a cancelled invoice of 5000.00 in June and an unapplied credit note of 100.00: ignored
     D: 2024-04-25 900.00 due 05-25, open
     B (USD): 2022-01-01 700.00 due 2022-01-31, open, no sale since
+    E (CHF): an invoice settled by a credit note
     """
     lg = Ledger(conn)
     a, d = lg.customer("A"), lg.customer("D")
@@ -116,7 +99,16 @@ def build_ledger(conn) -> dict[str, int]:  # noqa: ANN001
     lg.invoice(a, D(2024, 6, 1), D(2024, 6, 1), 10000, kind="credit_note")
     lg.invoice(d, D(2024, 4, 25), D(2024, 5, 25), 90000)
     lg.invoice(b, D(2022, 1, 1), D(2022, 1, 31), 70000, currency="USD")
-    return {"A": a, "B": b, "D": d, "I1": i1}
+    # E (CHF): 2024-06-01 300.00 due 07-01, settled on 06-10 by a credit note
+    e = lg.customer("E", "CHF")
+    i7 = lg.invoice(e, D(2024, 6, 1), D(2024, 7, 1), 30000, currency="CHF")
+    cn = lg.invoice(e, D(2024, 6, 10), D(2024, 6, 10), 30000, currency="CHF", kind="credit_note")
+    lg.conn.execute(
+        Allocation.__table__.insert().values(
+            invoice_id=i7, credit_note_id=cn, amount_minor=30000, date=D(2024, 6, 10)
+        )
+    )
+    return {"A": a, "B": b, "D": d, "E": e, "I1": i1}
 
 
 @pytest.fixture
@@ -152,7 +144,7 @@ def test_customer_kpis_by_hand(ledger) -> None:
     with engine.connect() as conn:
         frame = customer_kpis(conn, AS_OF)
     rows = {r["customer_id"]: r for r in frame.iter_rows(named=True)}
-    assert set(rows) == {ids["A"], ids["B"], ids["D"]}
+    assert set(rows) == {ids["A"], ids["B"], ids["D"], ids["E"]}
     a = rows[ids["A"]]
     # Receivables of A on 06-30: I1 1000 (its 07-05 payment is ignored) + I2 1500 + I3 3000
     assert a["receivables_minor"] == 550000
@@ -188,12 +180,32 @@ def test_customer_kpis_by_hand(ledger) -> None:
     assert b["add"] is None
     assert b["cei"] == 0.0  # (700 + 0 - 700) / (700 + 0 - 0)
 
+    e = rows[ids["E"]]
+    assert e["currency"] == "CHF"
+    assert e["receivables_minor"] == 0 and e["dso"] == 0.0
+    assert e["settled_12m"] == 1 and e["wadp"] == 9.0  # credit note on 06-10, issued 06-01
+    assert e["wadl"] == 0.0 and e["late_share_count"] == 0.0
+    assert e["cei"] == 100.0  # (0 + 300 - 0) / (0 + 300 - 0)
+
+
+def test_dso_mid_month(ledger) -> None:
+    engine, ids = ledger
+    with engine.connect() as conn:
+        a = compute_kpis(conn, D(2024, 6, 15), customer_id=ids["A"])["EUR"]
+    # On 06-15: I1 1000 (issued that day) + I2 2000 (its 06-20 payment ignored) + I3 3000
+    assert a["receivables_minor"] == 600000
+    # Periods (05-15, 06-15] 31 d: sales 1000 -> 5000 left; (04-15, 05-15] 30 d: 2000 ->
+    # 3000 left; (03-15, 04-15] 31 d: 3000 covers exactly 3000 -> 31 d. DSO = 31 + 30 + 31
+    assert a["dso"] == 92.0
+    assert a["bpdso"] == 15.3  # current 1000 / 6000 x 92 days = 15.33
+    assert a["add"] == 76.7  # 92 - 15.33
+
 
 def test_portfolio_kpis_count_back_on_totals(ledger) -> None:
     engine, _ = ledger
     with engine.connect() as conn:
         result = compute_kpis(conn, AS_OF)
-    assert set(result) == {"EUR", "USD"}
+    assert set(result) == {"CHF", "EUR", "USD"}
     eur = result["EUR"]
     assert eur["receivables_minor"] == 640000  # A 5500 + D 900
     assert eur["sales_12m_minor"] == 100000 + 200000 + 300000 + 120000 + 400000 + 90000
@@ -243,3 +255,17 @@ def test_empty_ledger(kpi_db) -> None:
     with kpi_db.connect() as conn:
         assert compute_kpis(conn, AS_OF) == {}
         assert customer_kpis(conn, AS_OF).height == 0
+
+
+def test_sql_day_number_matches_python(kpi_db) -> None:
+    """The portable day count of kpi_queries agrees with Python on both databases."""
+    rng = random.Random(7)
+    days = [D(1999, 12, 31), D(2000, 2, 28), D(2000, 2, 29), D(2000, 3, 1), D(2024, 2, 29),
+            D(2024, 3, 1), D(2100, 2, 28), D(2100, 3, 1), D(1900, 3, 1), D(2023, 1, 1)]  # fmt: skip
+    days += [D(1990, 1, 1) + dt.timedelta(days=rng.randrange(60 * 365)) for _ in range(40)]
+    expr = _day_number(_yyyymmdd(":day"))
+    stmt = text(f"SELECT {expr}").bindparams(bindparam("day", type_=Date))
+    with kpi_db.connect() as conn:
+        numbers = [conn.execute(stmt, {"day": day}).scalar_one() for day in days]
+    for day, number in zip(days, numbers, strict=True):
+        assert number - numbers[0] == (day - days[0]).days, day

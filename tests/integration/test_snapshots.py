@@ -1,21 +1,18 @@
 """Month-end snapshots: contents, idempotence, monthly backfill and trends.
 
-Runs on SQLite, or on PostgreSQL when ENCOURS_TEST_DB_URL is set (one private schema per
-test).
+Runs on SQLite, and on PostgreSQL when ENCOURS_TEST_DB_URL is set (fixture `db_url`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from encours.analytics import snapshots
 from encours.analytics.snapshots import month_ends, take_monthly_snapshots, take_snapshot, trend
-from encours.store.db import get_engine, resolve_url
+from encours.store.db import get_engine
 from encours.store.schema import (
     Allocation,
     Customer,
@@ -31,27 +28,9 @@ PS = PortfolioSnapshot.__table__
 
 
 @pytest.fixture
-def kpi_db(tmp_path):
-    """An engine on a fresh, migrated database (ENCOURS_TEST_DB_URL, else SQLite)."""
-    base = os.environ.get("ENCOURS_TEST_DB_URL")
-    if not base:
-        engine = get_engine(f"sqlite:///{tmp_path}/t.db")
-        yield engine
-        engine.dispose()
-        return
-    schema = f"kpi_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(resolve_url(base))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in base else "?"
-    engine = get_engine(f"{base}{sep}options=-csearch_path%3D{schema}")
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+def kpi_db(db_url):
+    """An engine on a fresh, migrated database (`db_url` of tests/conftest.py)."""
+    return get_engine(db_url)
 
 
 def _insert(conn, model, **values) -> int:  # noqa: ANN001

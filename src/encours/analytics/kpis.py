@@ -6,7 +6,9 @@ allocations effective on or before that day count (see `encours.store.positions`
 of the positions; unapplied cash and credit notes are not deducted. "Sales" are the amounts
 incl. VAT of the (non-cancelled) invoices issued in a period; credit notes do not reduce
 them. Money stays in integer minor units; day counts, ratios and percentages are floats
-rounded to 1 decimal. A KPI that cannot be defined is None ("undefined").
+rounded to 1 decimal. A KPI that cannot be defined is None ("undefined"). Disputed
+invoices count like the others; cancelled ones never count (their current status: the
+ledger does not date cancellations).
 
 Monthly periods ("months") are counted back from the as-of day: period 0 is
 (as_of - 1 month, as_of], period 1 is (as_of - 2 months, as_of - 1 month], ... A month back
@@ -81,8 +83,9 @@ def period_boundaries(as_of: dt.date, months: int = LOOKBACK_MONTHS) -> list[dt.
     return [month_back(as_of, k) for k in range(months + 1)]
 
 
-def _round(values: np.ndarray) -> list[float | None]:
-    return [None if np.isnan(v) else round(float(v), 1) for v in values]
+def _rounded(name: str, values: np.ndarray) -> pl.Series:
+    """1-decimal floats, NaN (undefined) as null."""
+    return pl.Series(name, values, dtype=pl.Float64).fill_nan(None).round(1)
 
 
 def count_back_dso(
@@ -95,7 +98,7 @@ def count_back_dso(
     balance = balance.astype(np.float64)
     sales = sales.astype(np.float64)
     days = days.astype(np.float64)
-    n, m = sales.shape
+    n = sales.shape[0]
     cum_sales = np.cumsum(sales, axis=1)
     cum_days = np.concatenate([[0.0], np.cumsum(days)])
     covered = cum_sales >= balance[:, None]
@@ -106,7 +109,7 @@ def count_back_dso(
     s_k = sales[rows, k]
     with np.errstate(divide="ignore", invalid="ignore"):
         within = cum_days[k] + (balance - before) / s_k * days[k]
-        total = cum_sales[:, -1] if m else np.zeros(n)
+        total = cum_sales[:, -1]
         beyond = cum_days[-1] + (balance - total) * cum_days[-1] / total
     dso = np.where(found, within, np.where(total > 0, beyond, np.nan))
     dso = np.where(balance <= 0, 0.0, dso)
@@ -162,9 +165,7 @@ def _kpis_from_aggregates(
         cei_sales_minor=pl.col("cei_sales_minor"),
         settled_12m=pl.col("settled_count"),
         settled_12m_minor=pl.col("settled_minor"),
-    ).with_columns(
-        **{name: pl.Series(_round(values), dtype=pl.Float64) for name, values in floats.items()}
-    )
+    ).with_columns([_rounded(name, values) for name, values in floats.items()])
 
 
 def _kpi_frame(
@@ -193,8 +194,9 @@ def customer_kpis(
     Columns: customer_id, currency, receivables_minor, current_minor, overdue_minor,
     sales_12m_minor, sales_3m_minor, cei_begin_minor, cei_sales_minor, dso, bpdso, add, cei,
     settled_12m (count), settled_12m_minor, wadp, wadl, late_share_count, late_share_amount.
-    Only customers with receivables, sales or settlements in the lookback have a row. Two
-    queries for all customers at once (no per-customer work).
+    Only customers with receivables, sales or settlements in the lookback have a row. One
+    aggregate query for all customers at once, then vectorised arithmetic (no per-customer
+    or per-invoice Python work).
     """
     return _kpi_frame(conn, as_of, "customer", None, cei_days)
 

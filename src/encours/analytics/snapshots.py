@@ -26,6 +26,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import json
+import logging
 
 import polars as pl
 from sqlalchemy import Connection, Date, UniqueConstraint, bindparam, delete, select, text
@@ -35,6 +36,8 @@ from encours.analytics.portfolio import customer_positions, portfolio_totals
 from encours.domain.aging import DEFAULT_SPEC, Bucket, parse_buckets
 from encours.store import bulk
 from encours.store.schema import CustomerSnapshot, PortfolioSnapshot
+
+log = logging.getLogger(__name__)
 
 CUSTOMER_TABLE = CustomerSnapshot.__table__
 PORTFOLIO_TABLE = PortfolioSnapshot.__table__
@@ -69,18 +72,22 @@ def _customer_rows(
     dropped = 0
     if not _unique_per_currency():
         before = frame.height
-        frame = (
-            frame.sort(
-                [
-                    pl.col("currency") == pl.col("customer_currency"),
-                    pl.col("balance_minor").abs(),
-                    "currency",
-                ],
-                descending=[True, True, False],
-            )
-            .unique(subset=["customer_id"], keep="first", maintain_order=True)
-        )
+        frame = frame.sort(
+            [
+                pl.col("currency") == pl.col("customer_currency"),
+                pl.col("balance_minor").abs(),
+                "currency",
+            ],
+            descending=[True, True, False],
+        ).unique(subset=["customer_id"], keep="first", maintain_order=True)
         dropped = before - frame.height
+        if dropped:
+            log.warning(
+                "snapshot %s: %d customer rows in a second currency not stored "
+                "(customer_snapshots is unique on as_of, customer_id)",
+                as_of,
+                dropped,
+            )
     frame = frame.select(
         pl.lit(as_of, dtype=pl.Date).alias("as_of"),
         "customer_id",
@@ -212,9 +219,10 @@ def trend(
     table = PORTFOLIO_TABLE
     if as_of is None:
         as_of = conn.execute(
-            select(table.c.as_of).where(table.c.currency == currency).order_by(
-                table.c.as_of.desc()
-            ).limit(1)
+            select(table.c.as_of)
+            .where(table.c.currency == currency)
+            .order_by(table.c.as_of.desc())
+            .limit(1)
         ).scalar()
         if as_of is None:
             return []

@@ -1,7 +1,292 @@
-"""Placeholder: filled by its owner."""
+"""Delivery and documents: `encours outbox send`, `statement`, `notice`, `legal`, `charges`."""
 
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import NoReturn
+
+import click
 import typer
+from rich.markup import escape
+from typer.core import TyperGroup
+
+from encours.cli import context
+from encours.cli.context import console, parse_as_of, print_json, state
+from encours.i18n import _, current_language
+
+outbox_app = typer.Typer(help="Deliver approved communications.", no_args_is_help=True)
+legal_app = typer.Typer(help="Files for legal action and third parties.", no_args_is_help=True)
+charges_app = typer.Typer(
+    help="Late-payment penalties: charge invoice (Factur-X) or waiver.", no_args_is_help=True
+)
+
+
+class _DefaultCommandGroup(TyperGroup):
+    """`encours notice CUSTOMER ...` runs `notice create`; `encours notice mark-sent ...`
+    runs the subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["create", *args]
+        return super().parse_args(ctx, args)
+
+
+notice_app = typer.Typer(
+    cls=_DefaultCommandGroup,
+    help="Formal notice (mise en demeure): `notice CUSTOMER ...` or `notice mark-sent ID`.",
+    no_args_is_help=True,
+)
+
+
+def _fail_input(message: str) -> NoReturn:
+    context.fail_input(escape(message))
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _language(lang: str | None) -> str:
+    if lang is not None and lang not in ("fr", "en"):
+        context.fail_usage(_("--lang: {value!r} is not fr or en").format(value=lang))
+    return lang or current_language()
+
+
+def _customer_id(conn, code: str) -> int:  # noqa: ANN001
+    from encours.collections.pdf import DocumentError
+    from encours.collections.statement import find_customer_id
+
+    try:
+        return find_customer_id(conn, code)
+    except DocumentError:
+        _fail_input(_("Unknown customer {code!r}").format(code=code))
+
+
+LANG_OPTION = typer.Option(None, "--lang", help="Language of the document: fr or en.")
+
+
+@outbox_app.command("send")
+def outbox_send(
+    as_of: str | None = typer.Option(None, "--as-of", help="Day of the run (default today)."),
+    out: Path = typer.Option(Path("."), "--out", help="Directory of the letter batch PDF."),
+    limit: int | None = typer.Option(None, "--limit", help="At most N per channel."),
+    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+) -> None:
+    """Send approved emails (SMTP), print letters into one PDF batch, queue phone calls."""
+    from encours.collections.outbox import send_pending
+
+    report = send_pending(state.db_url, parse_as_of(as_of), out, limit=limit, actor=_actor())
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        console.print(
+            _("Emails sent: {sent}, to retry: {retry}, failed: {failed}").format(
+                sent=report.emails_sent,
+                retry=report.emails_retried_later,
+                failed=report.emails_failed,
+            )  # fmt: skip
+        )
+        console.print(
+            _("Letters: {count}").format(count=report.letters)
+            + (f" ({escape(report.letter_batch)})" if report.letter_batch else "")
+        )
+        console.print(_("Phone calls: {count}").format(count=report.calls))
+        for failure in report.failed:
+            console.print(f"[red]{failure['id']} {escape(str(failure['error']))}[/red]")
+    if report.failed:
+        raise typer.Exit(context.EXIT_INVALID_INPUT)
+
+
+def statement_command(
+    customer: str = typer.Argument(..., metavar="CUSTOMER_CODE"),
+    as_of: str | None = typer.Option(None, "--as-of", help="Day of the statement."),
+    out: Path = typer.Option(..., "--out", help="PDF file to write."),
+    lang: str | None = LANG_OPTION,
+) -> None:
+    """Statement of account (relevé de compte) of a customer as a PDF."""
+    from encours.collections.pdf import write_atomically
+    from encours.collections.statement import statement_of_account_pdf
+    from encours.store.db import unit_of_work
+
+    language = _language(lang)
+    with unit_of_work(state.db_url) as conn:
+        customer_id = _customer_id(conn, customer)
+        pdf = statement_of_account_pdf(conn, customer_id, parse_as_of(as_of), language)
+    write_atomically(out, pdf)
+    console.print(_("Written: {path}").format(path=escape(str(out))))
+
+
+@notice_app.command("create")
+def notice_create(
+    customer: str = typer.Argument(..., metavar="CUSTOMER"),
+    as_of: str | None = typer.Option(None, "--as-of", help="Day of the notice."),
+    deadline_days: int = typer.Option(8, "--deadline-days", help="Days given to pay."),
+    out: Path = typer.Option(..., "--out", help="PDF file to write."),
+    lang: str | None = LANG_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+) -> None:
+    """Formal notice (mise en demeure) of a customer as a PDF, recorded as a letter to send
+    by registered mail."""
+    from encours.collections.legal import build_notice, notice_pdf, record_notice
+    from encours.collections.pdf import DocumentError, write_atomically
+    from encours.store.db import unit_of_work
+
+    language = _language(lang)
+    try:
+        with unit_of_work(state.db_url) as conn:
+            customer_id = _customer_id(conn, customer)
+            notice = build_notice(conn, customer_id, parse_as_of(as_of), deadline_days)
+            write_atomically(out, notice_pdf(notice, language))
+            communication_id = record_notice(conn, notice, out.resolve(), language, _actor())
+    except DocumentError as exc:
+        _fail_input(str(exc))
+    payload = {
+        "communication_id": communication_id,
+        "path": str(out),
+        "total": str(notice.total),
+        "currency": notice.currency,
+        "deadline": notice.deadline.isoformat(),
+    }
+    if as_json:
+        print_json(payload)
+    else:
+        console.print(
+            _("Formal notice {id} written to {path}; after posting it run "
+              "`encours notice mark-sent {id} --tracking NUMBER`").format(
+                id=communication_id, path=escape(str(out)))
+        )  # fmt: skip
+
+
+@notice_app.command("mark-sent")
+def notice_mark_sent(
+    communication_id: int = typer.Argument(..., metavar="COMMUNICATION_ID"),
+    tracking: str = typer.Option(..., "--tracking", help="Registered letter number."),
+) -> None:
+    """Record that a letter left by registered mail, with its tracking number."""
+    from encours.collections.legal import mark_notice_sent
+    from encours.collections.pdf import DocumentError
+    from encours.store.db import unit_of_work
+
+    try:
+        with unit_of_work(state.db_url) as conn:
+            mark_notice_sent(conn, communication_id, tracking, _actor())
+    except DocumentError as exc:
+        _fail_input(str(exc))
+    console.print(_("Communication {id} marked sent ({tracking})").format(
+        id=communication_id, tracking=escape(tracking)))  # fmt: skip
+
+
+@legal_app.command("file")
+def legal_file_command(
+    customer: str = typer.Argument(..., metavar="CUSTOMER"),
+    out: Path = typer.Option(..., "--out", help="Directory of the ZIP file."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Day of the file."),
+    lang: str | None = LANG_OPTION,
+) -> None:
+    """The injonction de payer file (notice, statement, invoices, penalties, request) as a ZIP."""
+    from encours.collections.legal import legal_file
+    from encours.collections.pdf import DocumentError
+    from encours.store.db import unit_of_work
+
+    try:
+        with unit_of_work(state.db_url) as conn:
+            path = legal_file(conn, _customer_id(conn, customer), parse_as_of(as_of), out,
+                              _language(lang))  # fmt: skip
+    except DocumentError as exc:
+        _fail_input(str(exc))
+    console.print(_("Written: {path}").format(path=escape(str(path))))
+
+
+@legal_app.command("export")
+def legal_export_command(
+    customer: str = typer.Argument(..., metavar="CUSTOMER"),
+    kind: str = typer.Option(..., "--kind", help="agency or insurer."),
+    out: Path = typer.Option(..., "--out", help="Directory of the ZIP file."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Day of the export."),
+    lang: str | None = LANG_OPTION,
+) -> None:
+    """Export a claim for a collection agency or a credit insurer (CSV + PDFs in a ZIP)."""
+    from encours.collections.legal import EXPORT_KINDS, legal_export
+    from encours.collections.pdf import DocumentError
+    from encours.store.db import unit_of_work
+
+    if kind not in EXPORT_KINDS:
+        context.fail_usage(_("--kind: {value!r} is not agency or insurer").format(value=kind))
+    try:
+        with unit_of_work(state.db_url) as conn:
+            path = legal_export(conn, _customer_id(conn, customer), parse_as_of(as_of), kind,
+                                out, _language(lang))  # fmt: skip
+    except DocumentError as exc:
+        _fail_input(str(exc))
+    console.print(_("Written: {path}").format(path=escape(str(path))))
+
+
+@charges_app.command("invoice")
+def charges_invoice(
+    customer: str = typer.Argument(..., metavar="CUSTOMER"),
+    as_of: str | None = typer.Option(None, "--as-of", help="Issue day of the charge invoice."),
+    out: Path = typer.Option(..., "--out", help="Factur-X PDF file to write."),
+    lang: str | None = LANG_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+) -> None:
+    """Invoice the late-payment penalties and indemnities (Factur-X PDF, no VAT)."""
+    from encours.collections.charges import charge_invoice
+    from encours.collections.pdf import DocumentError, write_atomically
+    from encours.store.db import unit_of_work
+
+    try:
+        with unit_of_work(state.db_url) as conn:
+            invoice = charge_invoice(conn, _customer_id(conn, customer), parse_as_of(as_of),
+                                     actor=_actor(), language=_language(lang))  # fmt: skip
+            write_atomically(out, invoice.pdf)
+    except DocumentError as exc:
+        _fail_input(str(exc))
+    payload = {
+        "number": invoice.number,
+        "penalties": str(invoice.penalties),
+        "indemnities": str(invoice.indemnities),
+        "total": str(invoice.total),
+        "due_date": invoice.due_date.isoformat(),
+        "path": str(out),
+    }
+    if as_json:
+        print_json(payload)
+    else:
+        console.print(_("Charge invoice {number}: {total} EUR, written to {path}").format(
+            number=invoice.number, total=invoice.total, path=escape(str(out))))  # fmt: skip
+
+
+@charges_app.command("waive")
+def charges_waive(
+    customer: str = typer.Argument(..., metavar="CUSTOMER"),
+    reason: str = typer.Option(..., "--reason", help="Why the penalties are waived."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Penalties accrued up to this day."),
+    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+) -> None:
+    """Waive the penalties and indemnities claimable today, with a reason (audited)."""
+    from encours.collections.charges import waive_penalties
+    from encours.collections.pdf import DocumentError
+    from encours.store.db import unit_of_work
+
+    try:
+        with unit_of_work(state.db_url) as conn:
+            record = waive_penalties(conn, _customer_id(conn, customer), reason, _actor(),
+                                     parse_as_of(as_of))  # fmt: skip
+    except DocumentError as exc:
+        _fail_input(str(exc))
+    if as_json:
+        print_json(record)
+    else:
+        console.print(_("Waived for {count} invoices").format(count=len(record["lines"])))
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.add_typer(outbox_app, name="outbox")
+    app.command("statement")(statement_command)
+    app.add_typer(notice_app, name="notice")
+    app.add_typer(legal_app, name="legal")
+    app.add_typer(charges_app, name="charges")

@@ -41,7 +41,11 @@ _engines: dict[str, Engine] = {}
 def _engine(url: str) -> Engine:
     engine = _engines.get(url)
     if engine is None:
-        engine = create_engine(url)
+        connect_args = {}
+        if url.startswith("postgresql"):
+            # JIT compilation costs seconds on the portfolio queries and saves nothing here.
+            connect_args = {"options": "-c jit=off"}
+        engine = create_engine(url, connect_args=connect_args)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         _engines[url] = engine

@@ -113,3 +113,14 @@ def test_help_everywhere() -> None:
                  ["generate", "--help"], ["db", "upgrade", "--help"]):  # fmt: skip
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.output)
+
+
+def test_demo_builds_scores_and_duns_a_portfolio(db_url: str, tmp_path: Path) -> None:
+    result = run(db_url, "demo", "--customers", "40", "--invoices", "900", "--seed", "3",
+                 "--as-of", "2025-06-30", "--dir", str(tmp_path / "demo"), "--no-serve")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Dunning run" in result.stdout and "Risk classes" in result.stdout
+    status = json.loads(run(db_url, "status", "--as-of", "2025-06-30", "--json").stdout)
+    assert status["customers"] == 40 and Decimal(status["outstanding"]) > 0
+    listed = run(db_url, "dunning", "list", "--json")
+    assert listed.exit_code == 0 and json.loads(listed.stdout)

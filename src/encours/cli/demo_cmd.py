@@ -21,10 +21,13 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(42, "--seed"),
         as_of: str = typer.Option(None, "--as-of", help="Demo day (default today)."),
         data_dir: Path = typer.Option(Path("demo"), "--dir", help="Where the CSV files go."),
+        serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve the dashboard."),
+        host: str = typer.Option("127.0.0.1", "--host"),
+        port: int = typer.Option(8000, "--port"),
     ) -> None:
-        """Generate a portfolio, import it into the database and show its position."""
+        """Generate a portfolio, import it, score it, run dunning and serve the dashboard."""
         from encours.generate import generate_portfolio
-        from encours.services.demo import import_demo, summary
+        from encours.services.demo import import_demo, score_and_dun, summary
 
         day = parse_as_of(as_of)
         with console.status(_("Generating {n} invoices for {c} customers...").format(
@@ -38,6 +41,36 @@ def register(app: typer.Typer) -> None:
                           .format(file=Path(report.source).name, inserted=report.inserted,
                                   updated=report.updated, unchanged=report.unchanged))  # fmt: skip
         show_summary(summary(day, state.db_url), day)
+        with console.status(_("Scoring customers and running dunning...")):
+            outcome = score_and_dun(state.db_url, day)
+        show_outcome(outcome)
+        if serve:
+            from encours.web import ensure_demo_user
+            from encours.web import serve as run_server
+
+            run_server(state.db_url, host, port, ensure_demo_user(state.db_url))
+
+
+def show_outcome(outcome: dict) -> None:
+    classes = Table(title=_("Risk classes"))
+    classes.add_column(_("class"))
+    classes.add_column(_("customers"), justify="right")
+    for name, count in outcome["classes"].items():
+        classes.add_row(str(name), str(count))
+    console.print(classes)
+    metrics = outcome["model"]
+    if metrics:
+        console.print(_("Payment model trained: {metrics}").format(
+            metrics=", ".join(f"{k}={v}" for k, v in metrics.items()
+                              if isinstance(v, int | float))))  # fmt: skip
+    dunning = Table(title=_("Dunning run: messages created"))
+    dunning.add_column(_("level (channel, status)"))
+    dunning.add_column(_("customers"), justify="right")
+    for key, count in outcome["dunning"].items():
+        dunning.add_row(key, str(count))
+    console.print(dunning)
+    for error in outcome["dunning_errors"]:
+        console.print(f"[red]{error}[/red]")
 
 
 def show_summary(data: dict, day: dt.date) -> None:

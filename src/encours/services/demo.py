@@ -27,6 +27,31 @@ def import_demo(data_dir: Path, db_url: str | None, as_of: dt.date) -> list[Impo
     return reports
 
 
+def score_and_dun(db_url: str | None, as_of: dt.date) -> dict[str, object]:
+    """Risk classes, the payment model and a dunning run for the demo day."""
+    from encours.collections.engine import run_dunning
+    from encours.risk.classes import assess
+    from encours.risk.model import train_model
+    from encours.store.db import unit_of_work
+
+    with unit_of_work(db_url) as conn:
+        classes = assess(conn, as_of)
+    model = train_model(db_url, as_of)
+    with unit_of_work(db_url) as conn:
+        run = run_dunning(conn, as_of, actor="demo")
+    by_class = classes.group_by("risk_class").len().sort("risk_class")
+    by_level: dict[str, int] = {}
+    for row in run.plan:
+        key = f"{row.get('level_code')} ({row.get('channel')}, {row.get('status')})"
+        by_level[key] = by_level.get(key, 0) + 1
+    return {
+        "classes": {r["risk_class"]: r["len"] for r in by_class.iter_rows(named=True)},
+        "model": model.get("metrics", {}),
+        "dunning": dict(sorted(by_level.items())),
+        "dunning_errors": [f"{e.customer_code}: {e.message}" for e in run.errors],
+    }
+
+
 def _fmt(minor: int, currency: str) -> str:
     return f"{from_minor(minor, currency):,.2f} {currency}".replace(",", " ")
 

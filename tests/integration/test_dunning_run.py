@@ -9,16 +9,18 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from typer.testing import CliRunner
 
 from encours.cli.app import app
 from encours.collections.engine import run_dunning
+from encours.collections.policies import assign
 from encours.generate import generate_portfolio
 from encours.services.imports import import_file
 from encours.store.collections_schema import Task
 from encours.store.db import unit_of_work
 from encours.store.outbox_schema import Communication, CommunicationItem, TimelineEvent
+from encours.store.risk_schema import RiskAssessment
 from encours.store.schema import AuditEntry, Customer, Document
 
 AS_OF = dt.date(2025, 3, 31)
@@ -279,3 +281,23 @@ def test_generated_portfolio_cycle(db_url: str, tmp_path: Path) -> None:
     seen = {(r["customer_id"], r["level_code"]) for r in first.plan}
     assert not [r for r in week.plan if (r["customer_id"], r["level_code"]) in seen
                 and r["level_code"] != "courtesy"]  # fmt: skip
+
+
+def test_policy_assigned_to_a_risk_class_applies(db_url: str, tmp_path: Path) -> None:
+    customers = write_csv(tmp_path / "c.csv", [customer("RA"), customer("RB")])
+    invoices = write_csv(tmp_path / "i.csv", [invoice("RA-1", "RA", 20, "500.00"),
+                                              invoice("RB-1", "RB", 20, "500.00")])  # fmt: skip
+    import_file(customers, "customers", db_url=db_url)
+    import_file(invoices, "invoices", db_url=db_url)
+    with unit_of_work(db_url) as conn:
+        ids = dict(conn.exec_driver_sql("SELECT code, id FROM customers").all())
+        conn.execute(insert(RiskAssessment), [
+            {"customer_id": ids["RA"], "as_of": AS_OF - dt.timedelta(days=3), "risk_class": "A",
+             "review_date": AS_OF + dt.timedelta(days=300), "reasons": []},
+            {"customer_id": ids["RB"], "as_of": AS_OF - dt.timedelta(days=3), "risk_class": "D",
+             "review_date": AS_OF + dt.timedelta(days=300), "reasons": []},
+        ])  # fmt: skip
+        assign(conn, "risk_class", "A", "gentle", actor="test")
+        result = run_dunning(conn, AS_OF, dry_run=True)
+    policies = {row["customer_code"]: row["policy_code"] for row in result.plan}
+    assert policies == {"RA": "gentle", "RB": "standard"}

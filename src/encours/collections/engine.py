@@ -121,22 +121,25 @@ _CUSTOMER_SCHEMA = {
 }  # fmt: skip
 
 
-def _customers(conn: Connection) -> pl.DataFrame:
-    """Customers with their main contact (lowest contact id) and risk class when the
-    customers table has one (added by the risk module)."""
-    columns = {c["name"] for c in inspect(conn).get_columns("customers")}
+def _customers(conn: Connection, as_of: dt.date | None = None) -> pl.DataFrame:
+    """Customers with their main contact (lowest contact id) and their risk class: the
+    latest assessment on or before `as_of` (risk module), when there is one."""
     schema = dict(_CUSTOMER_SCHEMA)
     risk = ""
-    if "risk_class" in columns:
-        risk = ", c.risk_class"
+    params: dict[str, Any] = {}
+    if as_of is not None and inspect(conn).has_table("risk_assessments"):
+        risk = """, (SELECT r.risk_class FROM risk_assessments r
+                     WHERE r.customer_id = c.id AND r.as_of <= :as_of
+                     ORDER BY r.as_of DESC LIMIT 1) AS risk_class"""
         schema["risk_class"] = pl.String
+        params["as_of"] = as_of
     sql = f"""
         SELECT c.id AS customer_id, c.code, c.name, c.siren, c.vat_number, c.segment,
                c.collector, c.account_owner, c.is_consumer, c.in_insolvency,
                c.penalty_rate{risk}
         FROM customers c
     """
-    customers = query_frame(conn, sql, schema)
+    customers = query_frame(conn, sql, schema, params)
     contacts = query_frame(
         conn,
         "SELECT id, customer_id, name, email, phone, language FROM contacts ORDER BY id",
@@ -407,7 +410,7 @@ def run_dunning(
     company_ctx = _company_context(company)
 
     levels = policy_store.levels_table(conn)
-    customers = _customers(conn)
+    customers = _customers(conn, as_of)
     assigned = resolve_policies(
         customers, policy_store.assignments_table(conn), policy_store.default_policy_code(conn)
     )

@@ -116,8 +116,9 @@ def test_help_everywhere() -> None:
 
 
 def test_demo_builds_scores_and_duns_a_portfolio(db_url: str, tmp_path: Path) -> None:
+    demo_dir = str(tmp_path / "demo")
     result = run(db_url, "demo", "--customers", "40", "--invoices", "900", "--seed", "3",
-                 "--as-of", "2025-06-30", "--dir", str(tmp_path / "demo"), "--no-serve")  # fmt: skip
+                 "--as-of", "2025-06-30", "--dir", demo_dir, "--no-serve")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "Dunning run" in result.stdout and "Risk classes" in result.stdout
     status = json.loads(run(db_url, "status", "--as-of", "2025-06-30", "--json").stdout)

@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "encours.cli.risk_cmd",
     "encours.cli.model_cmd",
     "encours.cli.web_cmd",
+    "encours.cli.monitor_cmd",
 ]
 
 

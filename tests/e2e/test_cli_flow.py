@@ -121,6 +121,7 @@ def test_demo_builds_scores_and_duns_a_portfolio(db_url: str, tmp_path: Path) ->
                  "--as-of", "2025-06-30", "--dir", demo_dir, "--no-serve")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "Dunning run" in result.stdout and "Risk classes" in result.stdout
+    assert "Open alerts" in result.stdout
     status = json.loads(run(db_url, "status", "--as-of", "2025-06-30", "--json").stdout)
     assert status["customers"] == 40 and Decimal(status["outstanding"]) > 0
     listed = run(db_url, "dunning", "list", "--json")

@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
                           .format(file=Path(report.source).name, inserted=report.inserted,
                                   updated=report.updated, unchanged=report.unchanged))  # fmt: skip
         show_summary(summary(day, state.db_url), day)
-        with console.status(_("Scoring customers and running dunning...")):
+        with console.status(_("Scoring customers, running dunning and monitoring...")):
             outcome = score_and_dun(state.db_url, day)
         show_outcome(outcome)
         if serve:
@@ -69,6 +69,12 @@ def show_outcome(outcome: dict) -> None:
     for key, count in outcome["dunning"].items():
         dunning.add_row(key, str(count))
     console.print(dunning)
+    alerts = Table(title=_("Open alerts"))
+    alerts.add_column(_("kind"))
+    alerts.add_column(_("alerts"), justify="right")
+    for kind, count in outcome["alerts"].items():
+        alerts.add_row(kind, str(count))
+    console.print(alerts)
     for error in outcome["dunning_errors"]:
         console.print(f"[red]{error}[/red]")
 

@@ -39,6 +39,11 @@ def score_and_dun(db_url: str | None, as_of: dt.date) -> dict[str, object]:
     model = train_model(db_url, as_of)
     with unit_of_work(db_url) as conn:
         run = run_dunning(conn, as_of, actor="demo")
+    from encours.risk.monitor import run_monitor
+
+    with unit_of_work(db_url) as conn:
+        monitor = run_monitor(conn, as_of, actor="demo")
+    alerts = {kind: counts.get("open", 0) for kind, counts in monitor.counts.items()}
     by_class = classes.group_by("risk_class").len().sort("risk_class")
     by_level: dict[str, int] = {}
     for row in run.plan:
@@ -49,6 +54,7 @@ def score_and_dun(db_url: str | None, as_of: dt.date) -> dict[str, object]:
         "model": model.get("metrics", {}),
         "dunning": dict(sorted(by_level.items())),
         "dunning_errors": [f"{e.customer_code}: {e.message}" for e in run.errors],
+        "alerts": {k: v for k, v in sorted(alerts.items()) if v},
     }
 
 

@@ -48,6 +48,17 @@ def create_app(db_url: str | None = None, *, max_upload_bytes: int | None = None
     problems.install(app)
     app.include_router(api_router)
     app.include_router(pages_router)
+    from encours.web.api import collections as api_collections
+    from encours.web.api import order_check as api_order_check
+    from encours.web.pages import customer_actions, dunning, worklist
+
+    for extra in (api_order_check, api_collections, worklist, dunning, customer_actions):
+        app.include_router(extra.router)
+    from encours.web.api import risk as api_risk
+    from encours.web.pages import alerts, limits, onboarding, settings
+
+    for extra in (api_risk, alerts, onboarding, limits, settings):
+        app.include_router(extra.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/health", include_in_schema=False)

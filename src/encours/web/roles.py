@@ -28,10 +28,21 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "imports.run": frozenset({ADMIN, ACCOUNTANT}),
     "audit.view": frozenset({ADMIN}),
     "users.manage": frozenset({ADMIN}),
+    # collections (worklist, customer actions, dunning) and the order check
+    "worklist.view": _ALL - {SALES},
+    "collections.act": frozenset({ADMIN, CREDIT_MANAGER, COLLECTOR}),
+    "limits.request": frozenset({ADMIN, CREDIT_MANAGER, COLLECTOR, SALES}),
+    "dunning.view": _ALL,
+    "dunning.run": frozenset({ADMIN, CREDIT_MANAGER}),
+    "dunning.approve": frozenset({ADMIN, CREDIT_MANAGER, SALES}),
+    "orders.check": _ALL,
 }
 
 # Roles limited to their own accounts (customers.account_owner == owner_name).
 OWN_ACCOUNTS_ONLY = frozenset({SALES})
+# Roles that act only on the customers they collect (customers.collector == owner_name);
+# they still see every customer.
+OWN_COLLECTIONS_ONLY = frozenset({COLLECTOR})
 
 
 def allowed(role: str, permission: str) -> bool:

@@ -148,6 +148,9 @@ def portfolio(
         }  # fmt: skip
         open_total = t["invoices_open_minor"] or 0
         ctx["overdue_share"] = (t["overdue_minor"] / open_total) if open_total else None
+        from encours.web.pages.alerts import risk_tiles
+
+        ctx["risk"] = risk_tiles(request, url, as_of, principal, filters, cur)
     template = "_portfolio_body.html" if _partial(request, "portfolio-body") else "portfolio.html"
     return render(request, template, ctx)
 

@@ -1,0 +1,70 @@
+"""POST /api/v1/order-check: approve, warn or hold a new order, with its reasons.
+
+Calls `encours.risk.order_check.check_order`, which reads the ordering customer only
+(indexed queries, no portfolio-wide work): the answer takes milliseconds whatever the
+size of the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field
+
+from encours.store.db import unit_of_work
+from encours.web.accounts import Principal
+from encours.web.deps import DAY_PATTERN, MAX_DAY, MIN_DAY, DbUrl, csrf_protect, require
+from encours.web.problems import PROBLEM_RESPONSES
+from encours.web.queries import find_customer
+
+router = APIRouter(
+    prefix="/api/v1", tags=["api"], responses=PROBLEM_RESPONSES,
+    dependencies=[Depends(csrf_protect)],
+)  # fmt: skip
+
+
+class OrderCheckIn(BaseModel):
+    customer: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00]*$",
+                          description="Customer code")  # fmt: skip
+    amount: Decimal = Field(ge=0, le=Decimal("1e13"), max_digits=17, decimal_places=6,
+                            description="Order amount in the customer's currency")  # fmt: skip
+    as_of: dt.date | None = Field(None, description="Day of the order, default today",
+                                  json_schema_extra={"pattern": DAY_PATTERN})  # fmt: skip
+
+
+class OrderCheckOut(BaseModel):
+    customer: str
+    decision: str = Field(description="approve, warn or hold")
+    reasons: list[str]
+    codes: list[str]
+    currency: str
+    exposure: str
+    order: str
+    limit: str | None = None
+    headroom_after: str | None = None
+    risk_class: str | None = None
+    as_of: dt.date
+
+
+@router.post("/order-check", response_model=OrderCheckOut, summary="Credit check of an order")
+def order_check(
+    body: OrderCheckIn,
+    principal: Annotated[Principal, Depends(require("orders.check"))],
+    url: DbUrl,
+) -> OrderCheckOut:
+    from encours.risk.order_check import check_order
+
+    day = body.as_of or dt.date.today()
+    if not MIN_DAY <= day <= MAX_DAY:
+        raise HTTPException(status_code=422, detail="as_of must be between 1900 and 2200")
+    with unit_of_work(url) as conn:
+        if find_customer(conn, body.customer, principal) is None:  # sales: own accounts
+            raise HTTPException(status_code=404, detail=f"no customer {body.customer!r}")
+        result = check_order(conn, body.customer, body.amount, day)
+    return OrderCheckOut(customer=body.customer, as_of=day, **result.as_dict())
+
+
+__all__ = ["router"]

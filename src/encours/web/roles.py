@@ -36,6 +36,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "dunning.run": frozenset({ADMIN, CREDIT_MANAGER}),
     "dunning.approve": frozenset({ADMIN, CREDIT_MANAGER, SALES}),
     "orders.check": _ALL,
+    # risk: alerts, onboarding, limit approvals, settings
+    "alerts.view": frozenset({ADMIN, CREDIT_MANAGER, COLLECTOR, SALES}),
+    "alerts.all": frozenset({ADMIN, CREDIT_MANAGER}),  # every alert, not only one's own
+    "onboarding.run": frozenset({ADMIN, CREDIT_MANAGER}),
+    "limits.view": frozenset({ADMIN, CREDIT_MANAGER}),
+    "limits.decide": frozenset({ADMIN, CREDIT_MANAGER}),
+    "settings.view": frozenset({ADMIN, CREDIT_MANAGER}),
+    "settings.manage": frozenset({ADMIN}),  # dunning policies, templates, users
+    "rates.manage": frozenset({ADMIN, CREDIT_MANAGER}),
 }
 
 # Roles limited to their own accounts (customers.account_owner == owner_name).

@@ -26,13 +26,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
 from sqlalchemy import (
     Connection,
-    Table,
     and_,
-    column,
     func,
     or_,
     select,
-    table,
     text,
     update,
 )
@@ -46,51 +43,23 @@ from encours.web.accounts import Principal
 from encours.web.deps import AsOf, DbUrl, csrf_protect, language, render, require
 from encours.web.formatting import Formatter, gettext_for
 from encours.web.roles import (
-    ADMIN,
     COLLECTOR,
-    CREDIT_MANAGER,
-    PERMISSIONS,
-    ROLES,
     SALES,
     allowed,
 )
 
 # --- permissions (to move into web/roles.py) ---------------------------------------------
 
-RISK_PERMISSIONS: dict[str, frozenset[str]] = {
-    "alerts.view": frozenset({ADMIN, CREDIT_MANAGER, COLLECTOR, SALES}),
-    "alerts.all": frozenset({ADMIN, CREDIT_MANAGER}),  # every alert, not only one's own
-    "onboarding.run": frozenset({ADMIN, CREDIT_MANAGER}),
-    "limits.view": frozenset({ADMIN, CREDIT_MANAGER}),
-    "limits.request": frozenset({ADMIN, CREDIT_MANAGER, COLLECTOR, SALES}),  # as in roles.py
-    "limits.decide": frozenset({ADMIN, CREDIT_MANAGER}),
-    "settings.view": frozenset({ADMIN, CREDIT_MANAGER}),
-    "settings.manage": frozenset({ADMIN}),  # dunning policies, templates, users
-    "rates.manage": frozenset({ADMIN, CREDIT_MANAGER}),
-}
-for _perm, _roles in RISK_PERMISSIONS.items():
-    assert _roles <= set(ROLES), _perm
-    PERMISSIONS.setdefault(_perm, _roles)
-
 CUSTOMERS = Customer.__table__
 AUDIT = AuditEntry.__table__
 ALERT_STATUSES = ("open", "acknowledged", "closed")
 SEVERITIES = ("critical", "warning", "info")
 
-# The alerts table as the risk monitor defines it; used until store/alerts_schema.py exists.
-_ALERTS_FALLBACK = table(
-    "alerts",
-    *(column(name) for name in ("id", "customer_id", "kind", "severity", "status", "assignee",
-                                "title", "details", "as_of", "last_seen", "acknowledged_by",
-                                "acknowledged_at", "comment")),
-)  # fmt: skip
-
 
 def alerts_table() -> Any:
-    from encours.store import models
+    from encours.store.alerts_schema import Alert
 
-    found: Table | None = models.metadata.tables.get("alerts")
-    return found if found is not None else _ALERTS_FALLBACK
+    return Alert.__table__
 
 
 class AlertError(ValueError):
@@ -104,7 +73,7 @@ def _names(principal: Principal) -> list[str]:
 def alert_scope(principal: Principal) -> Any:
     """SQL condition (alerts `a` joined with customers) of the alerts the principal sees."""
     a = alerts_table()
-    if principal.role in RISK_PERMISSIONS["alerts.all"]:
+    if allowed(principal.role, "alerts.all"):
         return None
     names = _names(principal) or [queries.NO_OWNER]
     own = a.c.assignee.in_(names)
@@ -512,4 +481,4 @@ def alerts_acknowledge(
     return RedirectResponse("/alerts", status_code=303)
 
 
-__all__ = ["RISK_PERMISSIONS", "acknowledge_alert", "list_alerts", "risk_tiles", "router"]
+__all__ = ["acknowledge_alert", "list_alerts", "risk_tiles", "router"]

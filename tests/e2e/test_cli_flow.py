@@ -69,6 +69,10 @@ def test_generate_import_report_and_reimport(db_url: str, portfolio: Path, tmp_p
                  "--out", str(xlsx))  # fmt: skip
     assert result.exit_code == 0, result.output
     assert xlsx.stat().st_size > 1000
+    snaps = run(db_url, "report", "snapshot", "--as-of", "2025-06-30", "--months", "3", "--json")
+    assert json.loads(snaps.stdout)["snapshots"] == ["2025-04-30", "2025-05-31", "2025-06-30"]
+    again = run(db_url, "report", "snapshot", "--as-of", "2025-06-30", "--months", "3", "--json")
+    assert again.stdout == snaps.stdout
     kpis = json.loads(run(db_url, "report", "kpis", "--as-of", "2025-06-30", "--json").stdout)
     metrics = {r["metric"] for r in kpis}
     assert {"balance", "overdue", "dso", "cei"} <= metrics

@@ -132,6 +132,32 @@ def register(app: typer.Typer) -> None:
         emit(frame, Format.json if as_json else fmt, out,
              _("KPIs as of {day}").format(day=day), 100)  # fmt: skip
 
+    @report_app.command("snapshot")
+    def snapshot(
+        as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+        months: int = typer.Option(
+            1, "--months", min=1, max=120, help="Month-ends to (re)build, back from --as-of."
+        ),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Keep month-end positions and KPIs for the trends (idempotent; run it monthly)."""
+        import datetime as dt
+
+        from encours.analytics.snapshots import take_monthly_snapshots
+        from encours.store.db import unit_of_work
+
+        day = parse_as_of(as_of)
+        index = day.year * 12 + day.month - 1 - (months - 1)
+        start = dt.date(index // 12, index % 12 + 1, 1)
+        with unit_of_work(state.db_url) as conn:
+            taken = take_monthly_snapshots(conn, start, day)
+        days = [d.isoformat() for d in taken]
+        if as_json:
+            print_json({"snapshots": days})
+        else:
+            console.print(_("Snapshots kept for {n} month-end(s): {days}").format(
+                n=len(days), days=", ".join(days) or "-"))  # fmt: skip
+
     app.add_typer(report_app, name="report")
 
     @app.command("status")

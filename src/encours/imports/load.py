@@ -23,7 +23,7 @@ import polars as pl
 from sqlalchemy import Connection, insert, update
 
 from encours.domain.allocation import allocate_fifo
-from encours.domain.identifiers import invalid_mask
+from encours.domain.identifiers import IdentifierKind, invalid_mask
 from encours.domain.terms import TermsError, due_dates
 from encours.imports.canonical import (
     CUSTOMER_SCHEMA,
@@ -58,6 +58,11 @@ DOCUMENT_FIELDS = [
     "disputed", "reference", "channel",
 ]  # fmt: skip
 PAYMENT_FIELDS = ["customer_id", "date", "amount_minor", "currency", "method"]
+DOCUMENT_ID_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.Int64(), "number": pl.String(), "kind": pl.String(), "customer_id": pl.Int64(),
+    "currency": pl.String(), "issue_date": pl.Date(), "due_date": pl.Date(),
+    "disputed": pl.Boolean(), "amount_minor": pl.Int64(),
+}  # fmt: skip
 
 
 class ImportRejected(Exception):
@@ -96,6 +101,54 @@ def _jsonable(row: dict[str, object]) -> dict[str, object]:
     return json.loads(json.dumps(row, default=str))
 
 
+def _luhn(digits: pl.Expr, width: int) -> pl.Expr:
+    """Luhn check of strings of `width` ASCII digits (the caller checks the format)."""
+    total: pl.Expr = pl.lit(0, dtype=pl.Int32)
+    for i in range(width):
+        digit = digits.str.slice(i, 1).cast(pl.Int32, strict=False)
+        if (width - 1 - i) % 2:  # every second digit from the right is doubled
+            digit = digit * 2
+            digit = pl.when(digit > 9).then(digit - 9).otherwise(digit)
+        total = total + digit
+    return total % 10 == 0
+
+
+def _surely_valid(value: pl.Expr, kind: IdentifierKind) -> pl.Expr:
+    """True for the values in the canonical compact form whose check digits are right: the
+    identifiers that `invalid_mask` would accept (stdnum's rules for these exact forms).
+    Anything else (separators, Monaco or foreign VAT numbers, La Poste SIRETs, errors...)
+    is left to `invalid_mask`."""
+    if kind == "siren":
+        return value.str.contains(r"^[0-9]{9}$") & _luhn(value, 9)
+    if kind == "siret":
+        return (
+            value.str.contains(r"^[0-9]{14}$")
+            & ~value.str.starts_with("356000000")
+            & _luhn(value, 14)
+            & _luhn(value.str.slice(0, 9), 9)
+        )
+    siren = value.str.slice(4, 9)  # FR + 2-digit key + SIREN
+    key = value.str.slice(2, 2).cast(pl.Int64, strict=False)
+    return (
+        value.str.contains(r"^FR[0-9]{11}$")
+        & (value.str.slice(4, 3) != "000")
+        & _luhn(siren, 9)
+        & (key == (siren.cast(pl.Int64, strict=False) * 100 + 12) % 97)
+    )
+
+
+def _invalid_identifiers(values: pl.Series, kind: IdentifierKind) -> pl.Series:
+    """`invalid_mask(values, kind)`, with the well-formed valid values (nearly all of them)
+    recognised by vectorised checks first, so that only the others go through stdnum."""
+    if values.dtype != pl.String or values.len() == 0:
+        return invalid_mask(values, kind)
+    surely = values.to_frame("v").select(_surely_valid(pl.col("v"), kind).fill_null(False))
+    rest = values.to_frame("v").select(
+        pl.when(surely.to_series()).then(None).otherwise(pl.col("v")).alias(values.name)
+    )
+    return invalid_mask(rest.to_series(), kind).alias(values.name)
+
+
 class _Loader:
     def __init__(
         self,
@@ -115,6 +168,11 @@ class _Loader:
         self.errors: list[RowError] = list(batch.errors)
         self.audit_rows: list[dict[str, object]] = []
         self.now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        # What this batch reads of the ledger more than once, kept up to date by its own
+        # writes (the batch runs in one transaction): the documents (document_ids) and the
+        # amounts allocated per invoice / payment / credit note (allocated).
+        self._documents: pl.DataFrame | None = None
+        self._allocated: dict[str, pl.DataFrame] = {}
 
     # -- errors ---------------------------------------------------------------------------
     def _error_frame(self, frame: pl.DataFrame, mask: pl.Series, column: str, expected: str,
@@ -167,7 +225,8 @@ class _Loader:
                 "siret": "a SIRET of 14 digits with a valid checksum",
                 "vat": "an intra-EU VAT number with a valid checksum",
             }[kind]
-            frame = self._error_frame(frame, invalid_mask(frame[column], kind), column, expected)
+            mask = _invalid_identifiers(frame[column], kind)  # type: ignore[arg-type]
+            frame = self._error_frame(frame, mask, column, expected)
         return frame
 
     def write_customers(self, frame: pl.DataFrame) -> tuple[int, int, int]:
@@ -353,7 +412,8 @@ class _Loader:
             "kind", "issue_date", "due_date", "amount_minor", "currency", "disputed",
             "reference", "channel",
         )  # fmt: skip
-        joined = incoming.join(self.existing_documents(), on="number", how="left", suffix="_db")
+        existing = self.existing_documents()
+        joined = incoming.join(existing, on="number", how="left", suffix="_db")
         new = joined.filter(pl.col("id").is_null())
         old = joined.filter(pl.col("id").is_not_null())
         changed = old.filter(
@@ -375,26 +435,62 @@ class _Loader:
                 update(table).where(table.c.id == row["id"]).values(**after, updated_at=self.now)
             )
             self.audit("update", row["kind"], row["number"], before, after)
+        # The documents as they now are in the ledger: the existing ones (with the changed
+        # ones' new values) and the new ones, in id order as the table would list them.
+        columns = list(DOCUMENT_ID_SCHEMA)
+        parts = [existing.join(changed.select("id"), on="id", how="anti").select(columns)]
+        if changed.height:
+            parts.append(changed.select(columns))
+        if new.height:
+            parts.append(rows.select(columns))
+        self._documents = pl.concat(
+            [part.cast(DOCUMENT_ID_SCHEMA) for part in parts], how="vertical"
+        ).sort("id")
         return new.height, changed.height, old.height - changed.height
 
     def document_ids(self) -> pl.DataFrame:
-        return query_frame(
-            self.conn,
-            "SELECT id, number, kind, customer_id, currency, issue_date, due_date, disputed, "
-            "amount_minor FROM documents",
-            {"id": pl.Int64(), "number": pl.String(), "kind": pl.String(),
-             "customer_id": pl.Int64(), "currency": pl.String(), "issue_date": pl.Date(),
-             "due_date": pl.Date(), "disputed": pl.Boolean(), "amount_minor": pl.Int64()},
-        )  # fmt: skip
+        """Every document of the ledger (read once per batch, see write_documents)."""
+        if self._documents is None:
+            self._documents = query_frame(
+                self.conn,
+                f"SELECT {', '.join(DOCUMENT_ID_SCHEMA)} FROM documents",
+                DOCUMENT_ID_SCHEMA,
+            )
+        return self._documents
 
     def allocated(self, column: str) -> pl.DataFrame:
-        """Amount already allocated per invoice / payment / credit note (all dates)."""
-        return query_frame(
-            self.conn,
-            f"SELECT {column} AS id, SUM(amount_minor) AS allocated FROM allocations "
-            f"WHERE {column} IS NOT NULL GROUP BY {column}",
-            {"id": pl.Int64(), "allocated": pl.Int64()},
-        )
+        """Amount already allocated per invoice / payment / credit note (all dates).
+
+        Read once per batch; `insert_allocations` adds what it writes, deletions of
+        allocations drop the cache."""
+        cached = self._allocated.get(column)
+        if cached is None:
+            cached = query_frame(
+                self.conn,
+                f"SELECT {column} AS id, SUM(amount_minor) AS allocated FROM allocations "
+                f"WHERE {column} IS NOT NULL GROUP BY {column}",
+                {"id": pl.Int64(), "allocated": pl.Int64()},
+            )
+            self._allocated[column] = cached
+        return cached
+
+    def _allocations_added(self, frame: pl.DataFrame) -> None:
+        for column, cached in self._allocated.items():
+            added = (
+                frame.filter(pl.col(column).is_not_null())
+                .group_by(column)
+                .agg(pl.col("amount_minor").sum().alias("allocated"))
+                .rename({column: "id"})
+            )
+            if added.height:
+                self._allocated[column] = (
+                    pl.concat([cached, added.cast(cached.schema)])
+                    .group_by("id")
+                    .agg(pl.col("allocated").sum())
+                )
+
+    def _allocations_deleted(self) -> None:
+        self._allocated.clear()
 
     def open_amounts(self, docs: pl.DataFrame) -> pl.DataFrame:
         return docs.join(self.allocated("invoice_id"), on="id", how="left").with_columns(
@@ -413,7 +509,9 @@ class _Loader:
         frame = frame.select("invoice_id", "payment_id", "credit_note_id", "amount_minor",
                              "date").with_columns(
             id=pl.int_range(first, first + frame.height, dtype=pl.Int64))  # fmt: skip
-        return insert_frame(self.conn, Allocation.__table__, frame)
+        inserted = insert_frame(self.conn, Allocation.__table__, frame)
+        self._allocations_added(frame)
+        return inserted
 
     def apply_credit_notes(self, frame: pl.DataFrame) -> None:
         """Credit notes naming the invoice they settle are allocated to it."""
@@ -461,6 +559,8 @@ class _Loader:
             {"payment_id": pl.Int64(), "reference": pl.String(), "date": pl.Date(),
              "amount_minor": pl.Int64()},
         )  # fmt: skip
+        if existing.height == 0 and rows["paid_date"].null_count() == rows.height:
+            return  # no settlement to record and none to replace or remove
         rows = rows.with_columns(reference=pl.lit(SETTLEMENT_PREFIX) + pl.col("number"))
         docs = self.document_ids().filter(pl.col("kind") == "invoice")
         rows = rows.join(docs.select(pl.col("number"), pl.col("id").alias("invoice_id"),
@@ -490,6 +590,7 @@ class _Loader:
         if stale.height:
             ids = stale["payment_id"].to_list()
             delete_ids(self.conn, Allocation.__table__, ids, column="payment_id")
+            self._allocations_deleted()
             delete_ids(self.conn, Payment.__table__, ids)
             for row in stale.iter_rows(named=True):
                 self.audit(
@@ -577,6 +678,7 @@ class _Loader:
         table = Payment.__table__
         if changed.height:
             delete_ids(self.conn, Allocation.__table__, changed["id"].to_list(), "payment_id")
+            self._allocations_deleted()
         for row in changed.iter_rows(named=True):
             before = {f: row[f"{f}_db"] for f in PAYMENT_FIELDS if row[f] != row[f"{f}_db"]}
             after = {f: row[f] for f in before}

@@ -3,14 +3,28 @@
 Rows move as columns (polars), never one Python object per row through the ORM. Ids are
 assigned by the caller (`reserve_ids`) so that related rows (documents, payments,
 allocations) can reference each other inside the same transaction.
+
+Large loads (a batch of at least `BULK_ROWS` rows into a table holding fewer rows than the
+batch, e.g. the first import of a ledger) build the table's secondary indexes once at the
+end instead of maintaining them row by row: the non-unique indexes (and on PostgreSQL the
+foreign keys) are dropped before the insert and recreated after it, with the same names
+and definitions, in the caller's transaction. Unique indexes, primary keys and CHECK
+constraints stay in place; foreign keys are validated when they are added back. On an
+error the caller's transaction rolls back, indexes included. On PostgreSQL this takes an
+exclusive lock on the table until the commit (readers of that table wait), which is why it
+is kept to loads that at least double the table.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import polars as pl
 from sqlalchemy import Connection, Table, func, select, text
+
+BULK_ROWS = 50_000
 
 
 def reserve_ids(conn: Connection, table: Table, count: int) -> int:
@@ -45,6 +59,98 @@ def with_defaults(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
     return frame.with_columns(extra) if extra else frame
 
 
+def _constant(values: pl.Series) -> bool:
+    """True when every value of the column is the same (or every one is null)."""
+    nulls = values.null_count()
+    if nulls == values.len():
+        return True
+    if nulls or not (
+        values.dtype.is_integer() or values.dtype in (pl.String, pl.Boolean, pl.Date, pl.Datetime)
+    ):
+        return False
+    return bool((values == values[0]).all())
+
+
+def _sqlite_literal(value: pl.Series) -> str | None:
+    """SQL literal of the single value of `value` (already `_prepared`); None: keep it a
+    bound parameter. Bound or inlined, SQLite stores the same value; inlining a column that
+    holds one value for every row saves converting and binding it once per row."""
+    first = value[0]
+    if first is None:
+        return "NULL"
+    if value.dtype.is_integer():
+        return str(int(first))
+    if value.dtype == pl.String and "\x00" not in first:
+        return "'" + first.replace("'", "''") + "'"
+    return None
+
+
+def _existing_rows(conn: Connection, table: Table, limit: int) -> int:
+    """Rows in `table`, counted up to `limit`."""
+    sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {table.name} LIMIT {int(limit)}) t"
+    return int(conn.execute(text(sql)).scalar_one())
+
+
+@contextmanager
+def _indexes_built_after(conn: Connection, table: Table, rows: int) -> Iterator[None]:
+    """Around the insert of `rows` rows: drop, then recreate, the secondary indexes (and
+    foreign keys on PostgreSQL) when the batch is large and the table small (see above)."""
+    dialect = conn.dialect.name
+    if (
+        rows < BULK_ROWS
+        or dialect not in ("sqlite", "postgresql")
+        or _existing_rows(conn, table, rows) >= rows
+    ):
+        yield
+        return
+    if dialect == "sqlite":
+        # pysqlite opens the transaction implicitly before INSERT/UPDATE/DELETE only: open it
+        # now, or the DROP INDEX would be committed on its own.
+        raw = conn.connection.driver_connection
+        if not raw.in_transaction:
+            raw.execute("BEGIN")
+        indexes = conn.execute(
+            text(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t "
+                "AND sql IS NOT NULL AND upper(sql) NOT LIKE 'CREATE UNIQUE%'"
+            ),
+            {"t": table.name},
+        ).all()
+        for name, _sql in indexes:
+            conn.execute(text(f'DROP INDEX "{name}"'))
+        yield
+        for _name, sql in indexes:
+            conn.execute(text(sql))
+        return
+    indexes = conn.execute(
+        text(
+            "SELECT CAST(i.indexrelid AS regclass)::text, pg_get_indexdef(i.indexrelid) "
+            "FROM pg_index i WHERE i.indrelid = CAST(:t AS regclass) "
+            "AND NOT i.indisunique AND NOT i.indisprimary "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
+        ),
+        {"t": table.name},
+    ).all()
+    foreign_keys = conn.execute(
+        text(
+            "SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f' ORDER BY conname"
+        ),
+        {"t": table.name},
+    ).all()
+    for name, _definition in foreign_keys:
+        conn.execute(text(f"ALTER TABLE {table.name} DROP CONSTRAINT {name}"))
+    for name, _definition in indexes:
+        conn.execute(text(f"DROP INDEX {name}"))
+    yield
+    for _name, definition in indexes:
+        conn.execute(text(definition))
+    for name, definition in foreign_keys:
+        conn.execute(text(f"ALTER TABLE {table.name} ADD CONSTRAINT {name} {definition}"))
+    # The planner's statistics of a table that just (at least) doubled.
+    conn.execute(text(f"ANALYZE {table.name}"))
+
+
 def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
     """Insert every row of `frame` (columns named as the table's) into `table`."""
     if frame.height == 0:
@@ -56,29 +162,44 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
     columns = ", ".join(frame.columns)
     dialect = conn.dialect.name
     raw = conn.connection.driver_connection
-    if dialect == "postgresql":
-        data = _prepared(frame, table, for_sqlite=False)
-        buf = io.BytesIO()
-        data.write_csv(buf, include_header=False, null_value="")
-        with raw.cursor() as cur:
-            with cur.copy(f"COPY {table.name} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
-                copy.write(buf.getvalue())
-            if "id" in frame.columns:
-                cur.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                    f"(SELECT COALESCE(MAX(id), 1) FROM {table.name}))"
+    with _indexes_built_after(conn, table, frame.height):
+        if dialect == "postgresql":
+            data = _prepared(frame, table, for_sqlite=False)
+            buf = io.BytesIO()
+            data.write_csv(buf, include_header=False, null_value="")
+            del data
+            copy_sql = f"COPY {table.name} ({columns}) FROM STDIN WITH (FORMAT csv)"
+            with raw.cursor() as cur:
+                with cur.copy(copy_sql) as copy:
+                    copy.write(buf.getbuffer())
+                if "id" in frame.columns:
+                    cur.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                        f"(SELECT COALESCE(MAX(id), 1) FROM {table.name}))"
+                    )
+        else:
+            # Columns holding one value for every row are written as literals.
+            literals: dict[str, str] = {}
+            if frame.height > 1:
+                for name in frame.columns:
+                    if _constant(frame.get_column(name)):
+                        one = _prepared(frame.select(name).head(1), table, for_sqlite=True)
+                        literal = _sqlite_literal(one.to_series())
+                        if literal is not None:
+                            literals[name] = literal
+            bound = [name for name in frame.columns if name not in literals]
+            if not bound:  # nothing left to bind: bind everything
+                literals, bound = {}, list(frame.columns)
+            values = [literals.get(name, "?") for name in frame.columns]
+            data = _prepared(frame.select(bound), table, for_sqlite=True)
+            cur = raw.cursor()
+            try:
+                cur.executemany(
+                    f"INSERT INTO {table.name} ({columns}) VALUES ({', '.join(values)})",
+                    data.iter_rows(),
                 )
-    else:
-        data = _prepared(frame, table, for_sqlite=True)
-        placeholders = ", ".join("?" for _ in frame.columns)
-        cur = raw.cursor()
-        try:
-            cur.executemany(
-                f"INSERT INTO {table.name} ({columns}) VALUES ({placeholders})",
-                data.iter_rows(),
-            )
-        finally:
-            cur.close()
+            finally:
+                cur.close()
     return frame.height
 
 

@@ -17,40 +17,106 @@ from sqlalchemy import Connection
 from encours.domain.aging import Bucket
 from encours.store.frames import query_frame
 
-_OPEN_INVOICES = """
+# Open amount of an invoice = its amount - the allocations to it dated on or before as_of.
+# Each dialect gets the formulation its planner runs best; all give the same rows.
+#
+# PostgreSQL: one hash join of the documents with the allocations, grouped by document
+# (instead of joining a pre-aggregated subquery: one hash table instead of two).
+# SQLite: a scan of the table (NOT INDEXED: reading it through an index would fetch each row
+# at random) and, per row, a correlated SUM over the covering index of the allocations.
+# `LIMIT -1 OFFSET 0` keeps that subquery from being flattened into the outer query, which
+# would evaluate the correlated SUM once per reference to the open amount.
+
+_OPEN_INVOICES_PG = """
     SELECT d.id AS document_id, d.customer_id, d.currency, d.due_date, d.issue_date,
-           d.disputed, d.amount_minor - COALESCE(a.applied, 0) AS open_minor
+           d.disputed, d.amount_minor - COALESCE(SUM(a.amount_minor), 0) AS open_minor
     FROM documents d
-    LEFT JOIN (
-        SELECT invoice_id, SUM(amount_minor) AS applied
-        FROM allocations WHERE date <= :as_of GROUP BY invoice_id
-    ) a ON a.invoice_id = d.id
-    WHERE d.kind = 'invoice' AND d.status <> 'cancelled' AND d.issue_date <= :as_of
-      AND d.amount_minor - COALESCE(a.applied, 0) <> 0
+    LEFT JOIN allocations a ON a.invoice_id = d.id AND a.date <= :as_of
+    WHERE d.kind = 'invoice' AND d.status <> 'cancelled' AND d.issue_date <= :as_of {filter}
+    GROUP BY d.id
+    HAVING d.amount_minor - COALESCE(SUM(a.amount_minor), 0) <> 0
 """
 
-_UNAPPLIED_CASH = """
-    SELECT p.customer_id, p.currency, SUM(p.amount_minor - COALESCE(a.used, 0)) AS amount
-    FROM payments p
-    LEFT JOIN (
-        SELECT payment_id, SUM(amount_minor) AS used FROM allocations
-        WHERE payment_id IS NOT NULL AND date <= :as_of GROUP BY payment_id
-    ) a ON a.payment_id = p.id
-    WHERE p.date <= :as_of AND p.amount_minor - COALESCE(a.used, 0) <> 0
-    GROUP BY p.customer_id, p.currency
+_OPEN_INVOICES_SQLITE = """
+    SELECT * FROM (
+        SELECT d.id AS document_id, d.customer_id, d.currency, d.due_date, d.issue_date,
+               d.disputed,
+               d.amount_minor - COALESCE((
+                   SELECT SUM(a.amount_minor) FROM allocations a
+                   WHERE a.invoice_id = d.id AND a.date <= :as_of), 0) AS open_minor
+        FROM documents d {hint}
+        WHERE d.kind = 'invoice' AND d.status <> 'cancelled' AND d.issue_date <= :as_of {filter}
+        LIMIT -1 OFFSET 0
+    ) WHERE open_minor <> 0
 """
 
-_UNAPPLIED_CREDIT = """
-    SELECT d.customer_id, d.currency, SUM(d.amount_minor - COALESCE(a.used, 0)) AS amount
-    FROM documents d
-    LEFT JOIN (
-        SELECT credit_note_id, SUM(amount_minor) AS used FROM allocations
-        WHERE credit_note_id IS NOT NULL AND date <= :as_of GROUP BY credit_note_id
-    ) a ON a.credit_note_id = d.id
-    WHERE d.kind = 'credit_note' AND d.status <> 'cancelled' AND d.issue_date <= :as_of
-      AND d.amount_minor - COALESCE(a.used, 0) <> 0
-    GROUP BY d.customer_id, d.currency
+_UNAPPLIED_CASH_PG = """
+    SELECT customer_id, currency, SUM(unapplied) AS amount FROM (
+        SELECT p.customer_id, p.currency, p.amount_minor - COALESCE(SUM(a.amount_minor), 0)
+               AS unapplied
+        FROM payments p
+        LEFT JOIN allocations a ON a.payment_id = p.id AND a.date <= :as_of
+        WHERE p.date <= :as_of
+        GROUP BY p.id
+    ) p
+    WHERE unapplied <> 0
+    GROUP BY customer_id, currency
 """
+
+_UNAPPLIED_CASH_SQLITE = """
+    SELECT customer_id, currency, SUM(unapplied) AS amount FROM (
+        SELECT p.customer_id, p.currency,
+               p.amount_minor - COALESCE((
+                   SELECT SUM(a.amount_minor) FROM allocations a
+                   WHERE a.payment_id = p.id AND a.date <= :as_of), 0) AS unapplied
+        FROM payments p NOT INDEXED
+        WHERE p.date <= :as_of
+        LIMIT -1 OFFSET 0
+    )
+    WHERE unapplied <> 0
+    GROUP BY customer_id, currency
+"""
+
+_UNAPPLIED_CREDIT_PG = """
+    SELECT customer_id, currency, SUM(unapplied) AS amount FROM (
+        SELECT d.customer_id, d.currency, d.amount_minor - COALESCE(SUM(a.amount_minor), 0)
+               AS unapplied
+        FROM documents d
+        LEFT JOIN allocations a ON a.credit_note_id = d.id AND a.date <= :as_of
+        WHERE d.kind = 'credit_note' AND d.status <> 'cancelled' AND d.issue_date <= :as_of
+        GROUP BY d.id
+    ) d
+    WHERE unapplied <> 0
+    GROUP BY customer_id, currency
+"""
+
+_UNAPPLIED_CREDIT_SQLITE = """
+    SELECT customer_id, currency, SUM(unapplied) AS amount FROM (
+        SELECT d.customer_id, d.currency,
+               d.amount_minor - COALESCE((
+                   SELECT SUM(a.amount_minor) FROM allocations a
+                   WHERE a.credit_note_id = d.id AND a.date <= :as_of), 0) AS unapplied
+        FROM documents d NOT INDEXED
+        WHERE d.kind = 'credit_note' AND d.status <> 'cancelled' AND d.issue_date <= :as_of
+        LIMIT -1 OFFSET 0
+    )
+    WHERE unapplied <> 0
+    GROUP BY customer_id, currency
+"""
+
+
+def _sqlite(conn: Connection) -> bool:
+    return conn.dialect.name == "sqlite"
+
+
+def _open_invoices_sql(conn: Connection, customer_filter: bool = False) -> str:
+    """The open invoices as of :as_of (of :customer_id only with `customer_filter`)."""
+    condition = "AND d.customer_id = :customer_id" if customer_filter else ""
+    if _sqlite(conn):
+        # one customer: its documents through ix_documents_customer_due; all: a table scan
+        hint = "" if customer_filter else "NOT INDEXED"
+        return _OPEN_INVOICES_SQLITE.format(hint=hint, filter=condition)
+    return _OPEN_INVOICES_PG.format(filter=condition)
 
 
 _UNAPPLIED_SCHEMA = {"customer_id": pl.Int64, "currency": pl.String, "amount": pl.Int64}
@@ -81,7 +147,7 @@ def aging_by_customer(
                {", ".join(cases)},
                SUM(CASE WHEN o.due_date < :as_of THEN o.open_minor ELSE 0 END) AS overdue_minor,
                MIN(CASE WHEN o.due_date < :as_of THEN o.due_date END) AS oldest_due_date
-        FROM ({_OPEN_INVOICES}) o
+        FROM ({_open_invoices_sql(conn)}) o
         GROUP BY o.customer_id, o.currency
     """
     schema: dict[str, pl.DataType] = {
@@ -96,8 +162,11 @@ def aging_by_customer(
 def unapplied_by_customer(conn: Connection, as_of: dt.date) -> pl.DataFrame:
     """Per customer and currency: unapplied cash and unapplied credit notes (positive)."""
     params = {"as_of": as_of}
-    cash_f = query_frame(conn, _UNAPPLIED_CASH, _UNAPPLIED_SCHEMA, params)
-    credit_f = query_frame(conn, _UNAPPLIED_CREDIT, _UNAPPLIED_SCHEMA, params)
+    sqlite = _sqlite(conn)
+    cash_sql = _UNAPPLIED_CASH_SQLITE if sqlite else _UNAPPLIED_CASH_PG
+    credit_sql = _UNAPPLIED_CREDIT_SQLITE if sqlite else _UNAPPLIED_CREDIT_PG
+    cash_f = query_frame(conn, cash_sql, _UNAPPLIED_SCHEMA, params)
+    credit_f = query_frame(conn, credit_sql, _UNAPPLIED_SCHEMA, params)
     cash_f = cash_f.rename({"amount": "unapplied_cash_minor"})
     credit_f = credit_f.rename({"amount": "unapplied_credit_minor"})
     return cash_f.join(credit_f, on=["customer_id", "currency"], how="full", coalesce=True)
@@ -108,10 +177,9 @@ def open_invoices(conn: Connection, as_of: dt.date, customer_id: int | None = No
     sql = f"""
         SELECT o.document_id, d.number, o.customer_id, c.code AS customer_code, o.currency,
                o.issue_date, o.due_date, d.amount_minor, o.open_minor, o.disputed
-        FROM ({_OPEN_INVOICES}) o
+        FROM ({_open_invoices_sql(conn, customer_filter=customer_id is not None)}) o
         JOIN documents d ON d.id = o.document_id
         JOIN customers c ON c.id = o.customer_id
-        {"WHERE o.customer_id = :customer_id" if customer_id is not None else ""}
         ORDER BY o.due_date, d.number
     """
     params: dict[str, object] = {"as_of": as_of}

@@ -199,3 +199,21 @@ def test_customers_file_validates_identifiers_and_audits_limit_changes(db_url: s
         entry = conn.execute(select(AuditEntry).where(AuditEntry.entity == "customer")).one()
     assert entry.before == {"credit_limit_minor": 1000000}
     assert entry.after == {"credit_limit_minor": 2000000}
+
+
+def test_unapplied_for_one_customer_matches_the_portfolio_query(db_url: str) -> None:
+    from encours.store.positions import unapplied_by_customer
+
+    load(db_url, "invoices", documents=frame(INVOICES, DOCUMENT_SCHEMA))
+    pays = [pay("P1", "C1", D(2024, 3, 1), 500_00, "F1"), pay("P2", "C2", D(2024, 3, 1), 90_00)]
+    load(
+        db_url,
+        "payments",
+        payments=frame(pays, PAYMENT_SCHEMA),
+    )
+    with unit_of_work(db_url) as conn:
+        everyone = unapplied_by_customer(conn, D(2024, 3, 31)).sort("customer_id")
+        ids = everyone["customer_id"].to_list()
+        single = pl.concat([unapplied_by_customer(conn, D(2024, 3, 31), cid) for cid in ids])
+    assert single.sort("customer_id").equals(everyone)
+    assert everyone["unapplied_cash_minor"].to_list() == [400_00, 10_00]

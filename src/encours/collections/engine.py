@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -93,6 +94,8 @@ class RunResult:
     promises: dict[str, int] = field(default_factory=dict)  # kept / broken
     plans: dict[str, int] = field(default_factory=dict)  # completed / broken
     tasks_created: int = 0
+    # seconds spent planning, rendering and writing (for benchmarks; not stored)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def created(self) -> int:
@@ -405,6 +408,7 @@ def run_dunning(
     company: CompanyProfile | None = None,
 ) -> RunResult:
     """Decide, render and (unless `dry_run`) write the communications of the day."""
+    started = time.perf_counter()
     renderer = renderer or Renderer()
     company = company or load_company()
     company_ctx = _company_context(company)
@@ -437,6 +441,7 @@ def run_dunning(
     penalties = _penalties(conn, as_of, plan, items, open_inv, customers,
                            load_rate_table(conn)) if plan.height else {}  # fmt: skip
 
+    planned = time.perf_counter()
     # Render, message by message.
     cust_rows = {r["customer_id"]: r for r in customers.iter_rows(named=True)}
     details = open_inv.select("document_id", "number", "issue_date", "due_date", "amount_minor")
@@ -516,6 +521,8 @@ def run_dunning(
         promises=_count(s for _i, _c, s in pauses.promise_updates),
         plans=_count(s for _i, _c, s, _x in pauses.plan_updates if s != "active"),
     )  # fmt: skip
+    rendered_at = time.perf_counter()
+    result.timings = {"plan": planned - started, "render": rendered_at - planned}
     if dry_run:
         return result
     _write_pause_updates(conn, pauses, as_of, actor)
@@ -524,6 +531,7 @@ def run_dunning(
     conn.execute(
         update(RUNS).where(RUNS.c.id == result.run_id).values(summary=_jsonable(result.summary()))
     )
+    result.timings["write"] = time.perf_counter() - rendered_at
     return result
 
 

@@ -138,7 +138,7 @@ def build_statement(conn: Connection, customer_id: int, as_of: dt.date) -> State
     """The statement's figures (see the module docstring)."""
     customer = load_customer(conn, customer_id)
     invoices = positions.open_invoices(conn, as_of, customer_id=customer_id)
-    unapplied = positions.unapplied_by_customer(conn, as_of).filter(
+    unapplied = positions.unapplied_by_customer(conn, as_of, customer_id).filter(
         pl.col("customer_id") == customer_id
     )
     currencies = set(invoices["currency"].to_list()) | set(unapplied["currency"].to_list())

@@ -37,8 +37,8 @@ import polars as pl
 from sqlalchemy import Connection, inspect
 
 from encours.analytics.kpis import customer_kpis, month_back
+from encours.store import positions
 from encours.store.frames import query_frame
-from encours.store.positions import open_invoices
 
 GROWTH_DAYS = 90
 TREND_MONTHS = 3
@@ -146,6 +146,33 @@ def _broken_promises(conn: Connection, as_of: dt.date) -> pl.DataFrame:
     return query_frame(conn, sql, schema, {"as_of": as_of, "since": month_back(as_of, 12)})
 
 
+def _overdue(conn: Connection, as_of: dt.date) -> pl.DataFrame:
+    """Per customer with open invoices: days past due of the oldest overdue one (0: none
+    overdue) and the open disputed invoices. One aggregate over the open-invoice query of
+    `store.positions` (the one definition of an open invoice): no invoice row leaves the
+    database."""
+    # the positions module's own SQL (private there; order_check reads it the same way)
+    open_sql = positions._open_invoices_sql(conn)  # noqa: SLF001
+    sql = f"""
+        SELECT o.customer_id, MIN(o.due_date) AS oldest_due,
+               SUM(CASE WHEN o.disputed = :yes AND o.open_minor > 0 THEN 1 ELSE 0 END)
+                   AS open_disputes
+        FROM ({open_sql}) o
+        GROUP BY o.customer_id
+    """
+    frame = query_frame(
+        conn, sql,
+        {"customer_id": pl.Int64, "oldest_due": pl.Date, "open_disputes": pl.Int64},
+        {"as_of": as_of, "yes": True},
+    )  # fmt: skip
+    return frame.select(
+        "customer_id",
+        max_days_overdue=(pl.lit(as_of) - pl.col("oldest_due")).dt.total_days()
+        .clip(lower_bound=0),
+        open_disputes="open_disputes",
+    )  # fmt: skip
+
+
 def behaviour_features(conn: Connection, as_of: dt.date) -> pl.DataFrame:
     """One row per customer: the features of the module docstring (null = unknown) and
     `has_history` (any invoice issued on or before the day)."""
@@ -165,11 +192,7 @@ def behaviour_features(conn: Connection, as_of: dt.date) -> pl.DataFrame:
             how="left",
         )
     )
-    open_items = open_invoices(conn, as_of)
-    overdue = open_items.group_by("customer_id").agg(
-        max_days_overdue=pl.col("days_overdue").max(),
-        open_disputes=(pl.col("disputed").fill_null(False) & (pl.col("open_minor") > 0)).sum(),
-    )
+    overdue = _overdue(conn, as_of)
     last_payment = query_frame(
         conn,
         "SELECT customer_id, MAX(date) AS last_payment FROM payments WHERE date <= :as_of "

@@ -234,12 +234,13 @@ def _statement_components(
 
 def _previous(conn: Connection, as_of: dt.date) -> pl.DataFrame:
     """Each customer's latest assessment strictly before the day."""
+    # (customer_id, as_of) is unique and indexed: the latest day is found through the index
+    # for each customer (joining a GROUP BY subquery made SQLite scan it per row).
     sql = """
         SELECT r.customer_id, r.risk_class AS previous_class, r.review_date AS previous_review
         FROM risk_assessments r
-        JOIN (SELECT customer_id, MAX(as_of) AS as_of FROM risk_assessments
-              WHERE as_of < :as_of GROUP BY customer_id) m
-          ON m.customer_id = r.customer_id AND m.as_of = r.as_of
+        WHERE r.as_of = (SELECT MAX(a.as_of) FROM risk_assessments a
+                         WHERE a.customer_id = r.customer_id AND a.as_of < :as_of)
     """
     return query_frame(conn, sql, {"customer_id": pl.Int64, "previous_class": pl.String,
                                    "previous_review": pl.Date}, {"as_of": as_of})  # fmt: skip
@@ -266,6 +267,9 @@ def compute_assessments(
     )
     promises = behaviour.promises_available(conn)
     max_points = scorecard.max_points
+    # the same few values for every customer: computed once (the loop below is per customer)
+    review_of = {c: policy.review_date(c, as_of) for c in CLASSES}
+    combined: dict[tuple, tuple[int | None, str | None]] = {}
     out = []
     for row in frame.iter_rows(named=True):  # per customer: words, not arithmetic on invoices
         reasons = json.loads(row["fin_reasons"] or "[]") or [reason("no_statements")]
@@ -287,7 +291,10 @@ def compute_assessments(
                     )
             if not promises:
                 reasons.append(reason("promises_unavailable"))
-        index, weakest = combine(grades)
+        key = tuple(grades.values())
+        if key not in combined:
+            combined[key] = combine(grades)
+        index, weakest = combined[key]
         if index is None:
             index = 2
             reasons.append(reason("no_data"))
@@ -303,7 +310,7 @@ def compute_assessments(
         if previous == risk_class and row["previous_review"] is not None:
             review = row["previous_review"]
         else:
-            review = policy.review_date(risk_class, as_of)
+            review = review_of[risk_class]
         out.append({
             "customer_id": row["customer_id"], "risk_class": risk_class,
             "previous_class": previous, "altman_z": row["altman_z"],
@@ -389,13 +396,10 @@ def reviews_due(conn: Connection, as_of: dt.date) -> pl.DataFrame:
         SELECT c.id AS customer_id, c.code, c.name, r.risk_class, r.as_of AS assessed_on,
                r.review_date
         FROM customers c
-        LEFT JOIN (
-            SELECT a.customer_id, a.risk_class, a.as_of, a.review_date
-            FROM risk_assessments a
-            JOIN (SELECT customer_id, MAX(as_of) AS as_of FROM risk_assessments
-                  WHERE as_of <= :as_of GROUP BY customer_id) m
-              ON m.customer_id = a.customer_id AND m.as_of = a.as_of
-        ) r ON r.customer_id = c.id
+        LEFT JOIN risk_assessments r
+          ON r.customer_id = c.id
+         AND r.as_of = (SELECT MAX(a.as_of) FROM risk_assessments a
+                        WHERE a.customer_id = c.id AND a.as_of <= :as_of)
         WHERE r.review_date IS NULL OR r.review_date <= :as_of
         ORDER BY r.review_date, c.code
     """

@@ -5,14 +5,18 @@ assigned by the caller (`reserve_ids`) so that related rows (documents, payments
 allocations) can reference each other inside the same transaction.
 
 Large loads (a batch of at least `BULK_ROWS` rows into a table holding fewer rows than the
-batch, e.g. the first import of a ledger) build the table's secondary indexes once at the
-end instead of maintaining them row by row: the non-unique indexes (and on PostgreSQL the
-foreign keys) are dropped before the insert and recreated after it, with the same names
-and definitions, in the caller's transaction. Unique indexes, primary keys and CHECK
-constraints stay in place; foreign keys are validated when they are added back. On an
-error the caller's transaction rolls back, indexes included. On PostgreSQL this takes an
-exclusive lock on the table until the commit (readers of that table wait), which is why it
-is kept to loads that at least double the table.
+batch, e.g. the first import of a ledger):
+
+- SQLite builds the table's non-unique indexes once at the end instead of maintaining them
+  row by row: they are dropped before the insert and recreated after it, with the same
+  names and definitions (sqlite_master), in the caller's transaction. Primary keys, unique
+  constraints, CHECK constraints and foreign keys stay enforced row by row. Readers are not
+  affected (in WAL mode they keep reading the last committed state, schema included); on
+  an error the caller's transaction rolls back, indexes included.
+- PostgreSQL refreshes the table's statistics (ANALYZE) after the COPY, so that the reports
+  run right after a first import are planned on the real sizes. Nothing is dropped there:
+  dropping a foreign key would lock the referenced tables against readers until the commit,
+  and dropping the indexes alone does not make COPY measurably faster.
 """
 
 from __future__ import annotations
@@ -92,9 +96,9 @@ def _existing_rows(conn: Connection, table: Table, limit: int) -> int:
 
 
 @contextmanager
-def _indexes_built_after(conn: Connection, table: Table, rows: int) -> Iterator[None]:
-    """Around the insert of `rows` rows: drop, then recreate, the secondary indexes (and
-    foreign keys on PostgreSQL) when the batch is large and the table small (see above)."""
+def _bulk_load(conn: Connection, table: Table, rows: int) -> Iterator[None]:
+    """Around the insert of `rows` rows into `table`: on SQLite, drop then recreate its
+    non-unique indexes; on PostgreSQL, refresh its statistics afterwards (see above)."""
     dialect = conn.dialect.name
     if (
         rows < BULK_ROWS
@@ -103,52 +107,35 @@ def _indexes_built_after(conn: Connection, table: Table, rows: int) -> Iterator[
     ):
         yield
         return
-    if dialect == "sqlite":
-        # pysqlite opens the transaction implicitly before INSERT/UPDATE/DELETE only: open it
-        # now, or the DROP INDEX would be committed on its own.
-        raw = conn.connection.driver_connection
-        if not raw.in_transaction:
-            raw.execute("BEGIN")
-        indexes = conn.execute(
+    if dialect == "postgresql":
+        yield
+        owner = conn.execute(
             text(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t "
-                "AND sql IS NOT NULL AND upper(sql) NOT LIKE 'CREATE UNIQUE%'"
+                "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class "
+                "WHERE oid = CAST(:t AS regclass)"
             ),
             {"t": table.name},
-        ).all()
-        for name, _sql in indexes:
-            conn.execute(text(f'DROP INDEX "{name}"'))
-        yield
-        for _name, sql in indexes:
-            conn.execute(text(sql))
+        ).scalar()
+        if owner:  # ANALYZE needs the owner; it locks out neither readers nor writers
+            conn.execute(text(f"ANALYZE {table.name}"))
         return
+    # pysqlite opens the transaction implicitly before INSERT/UPDATE/DELETE only: open it
+    # now, or the DROP INDEX would be committed on its own.
+    raw = conn.connection.driver_connection
+    if not raw.in_transaction:
+        raw.execute("BEGIN")
     indexes = conn.execute(
         text(
-            "SELECT CAST(i.indexrelid AS regclass)::text, pg_get_indexdef(i.indexrelid) "
-            "FROM pg_index i WHERE i.indrelid = CAST(:t AS regclass) "
-            "AND NOT i.indisunique AND NOT i.indisprimary "
-            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t "
+            "AND sql IS NOT NULL AND upper(sql) NOT LIKE 'CREATE UNIQUE%'"
         ),
         {"t": table.name},
     ).all()
-    foreign_keys = conn.execute(
-        text(
-            "SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f' ORDER BY conname"
-        ),
-        {"t": table.name},
-    ).all()
-    for name, _definition in foreign_keys:
-        conn.execute(text(f"ALTER TABLE {table.name} DROP CONSTRAINT {name}"))
-    for name, _definition in indexes:
-        conn.execute(text(f"DROP INDEX {name}"))
+    for name, _sql in indexes:
+        conn.execute(text(f'DROP INDEX "{name}"'))
     yield
-    for _name, definition in indexes:
-        conn.execute(text(definition))
-    for name, definition in foreign_keys:
-        conn.execute(text(f"ALTER TABLE {table.name} ADD CONSTRAINT {name} {definition}"))
-    # The planner's statistics of a table that just (at least) doubled.
-    conn.execute(text(f"ANALYZE {table.name}"))
+    for _name, sql in indexes:
+        conn.execute(text(sql))
 
 
 def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
@@ -162,7 +149,7 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
     columns = ", ".join(frame.columns)
     dialect = conn.dialect.name
     raw = conn.connection.driver_connection
-    with _indexes_built_after(conn, table, frame.height):
+    with _bulk_load(conn, table, frame.height):
         if dialect == "postgresql":
             data = _prepared(frame, table, for_sqlite=False)
             buf = io.BytesIO()

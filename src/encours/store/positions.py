@@ -159,12 +159,27 @@ def aging_by_customer(
     return query_frame(conn, sql, schema, params)
 
 
-def unapplied_by_customer(conn: Connection, as_of: dt.date) -> pl.DataFrame:
-    """Per customer and currency: unapplied cash and unapplied credit notes (positive)."""
-    params = {"as_of": as_of}
+def unapplied_by_customer(
+    conn: Connection, as_of: dt.date, customer_id: int | None = None
+) -> pl.DataFrame:
+    """Per customer and currency: unapplied cash and unapplied credit notes (positive).
+
+    With `customer_id`, only that customer's payments and credit notes are read (indexed),
+    for one-account views such as the statement of account.
+    """
+    params: dict[str, object] = {"as_of": as_of}
     sqlite = _sqlite(conn)
     cash_sql = _UNAPPLIED_CASH_SQLITE if sqlite else _UNAPPLIED_CASH_PG
     credit_sql = _UNAPPLIED_CREDIT_SQLITE if sqlite else _UNAPPLIED_CREDIT_PG
+    if customer_id is not None:
+        params["customer_id"] = customer_id
+        cash_sql = cash_sql.replace(" NOT INDEXED", "").replace(
+            "WHERE p.date <= :as_of", "WHERE p.date <= :as_of AND p.customer_id = :customer_id"
+        )
+        credit_sql = credit_sql.replace(" NOT INDEXED", "").replace(
+            "AND d.issue_date <= :as_of",
+            "AND d.issue_date <= :as_of AND d.customer_id = :customer_id",
+        )
     cash_f = query_frame(conn, cash_sql, _UNAPPLIED_SCHEMA, params)
     credit_f = query_frame(conn, credit_sql, _UNAPPLIED_SCHEMA, params)
     cash_f = cash_f.rename({"amount": "unapplied_cash_minor"})

@@ -80,6 +80,12 @@ def _statement(sql: str, params: Mapping[str, object]) -> TextClause:
     return stmt.bindparams(*date_params) if date_params else stmt
 
 
+def _subquery(sql: str) -> str:
+    """`sql` ready to be nested in another statement: no trailing semicolon, and on lines of
+    its own (a trailing -- comment must not swallow the closing parenthesis)."""
+    return "\n" + sql.strip().rstrip(";").rstrip() + "\n"
+
+
 _SQLITE_MAX_COLUMNS = 100  # printf() takes at most 127 arguments
 _FETCH_ROWS = 50_000
 
@@ -89,6 +95,7 @@ def _sqlite_text_frame(
 ) -> pl.DataFrame | None:
     """SQLite: every row formatted as one CSV line by SQLite, parsed by polars. None: not
     possible for this result (the caller reads rows instead)."""
+    sql = _subquery(sql)
     probe = conn.execute(_statement(f"SELECT * FROM ({sql}) LIMIT 0", params), params)
     names = list(probe.keys())
     probe.close()
@@ -162,11 +169,11 @@ def _from_csv(name: str, values: pl.Series, dtype: pl.DataType) -> pl.Series:
 
 
 def _copy_frame(
-    conn: Connection, stmt: TextClause, params: dict, schema: Mapping[str, pl.DataType]
+    conn: Connection, sql: str, params: dict, schema: Mapping[str, pl.DataType]
 ) -> pl.DataFrame | None:
     """PostgreSQL: the result as CSV through COPY, parsed by polars. None: not possible
     (a type that has no exact text round trip here); the caller reads rows instead."""
-    compiled = stmt.compile(dialect=conn.dialect)
+    compiled = _statement(_subquery(sql), params).compile(dialect=conn.dialect)
     # psycopg adapts dates, numbers and strings itself; always a dict (even empty) so that
     # the %% escapes of the compiled pyformat SQL are undone.
     bound = dict(compiled.construct_params(params))
@@ -194,6 +201,24 @@ def _copy_frame(
     return pl.DataFrame([_from_csv(n, frame.get_column(n), schema[n]) for n in names])
 
 
+def _postgresql_copy_frame(
+    conn: Connection, sql: str, params: dict, schema: Mapping[str, pl.DataType]
+) -> pl.DataFrame | None:
+    """`_copy_frame` in a savepoint: should COPY refuse a query that runs as is, the
+    transaction stays usable and the caller reads the rows instead (which raises the
+    query's own error, if it has one)."""
+    import psycopg
+
+    raw = conn.connection.driver_connection
+    try:
+        if raw.autocommit:  # no transaction to protect
+            return _copy_frame(conn, sql, params, schema)
+        with conn.begin_nested():
+            return _copy_frame(conn, sql, params, schema)
+    except (psycopg.Error, pl.exceptions.PolarsError, ValueError):
+        return None
+
+
 def query_frame(
     conn: Connection,
     sql: str,
@@ -208,7 +233,7 @@ def query_frame(
     stmt = _statement(sql, params)
     readable = all(_csv_readable(t) for t in schema.values())
     if conn.dialect.name == "postgresql" and readable:
-        frame = _copy_frame(conn, stmt, params, schema)
+        frame = _postgresql_copy_frame(conn, sql, params, schema)
         if frame is not None:
             return frame
     elif conn.dialect.name == "sqlite" and readable:

@@ -497,8 +497,10 @@ class _Loader:
             open_minor=pl.col("amount_minor") - pl.col("allocated").fill_null(0)
         )
 
-    def insert_allocations(self, frame: pl.DataFrame) -> int:
-        """frame: invoice_id, payment_id | credit_note_id, amount_minor, date."""
+    def insert_allocations(self, frame: pl.DataFrame, counted: int = 0) -> int:
+        """frame: invoice_id, payment_id | credit_note_id, amount_minor, date.
+
+        The first `counted` rows (all > 0) are already in the `allocated` cache."""
         frame = frame.filter(pl.col("amount_minor") > 0)
         if frame.height == 0:
             return 0
@@ -510,7 +512,7 @@ class _Loader:
                              "date").with_columns(
             id=pl.int_range(first, first + frame.height, dtype=pl.Int64))  # fmt: skip
         inserted = insert_frame(self.conn, Allocation.__table__, frame)
-        self._allocations_added(frame)
+        self._allocations_added(frame.slice(counted))
         return inserted
 
     def apply_credit_notes(self, frame: pl.DataFrame) -> None:
@@ -628,11 +630,11 @@ class _Loader:
             "customer_id",
             "a customer id known to the ledger (import customers first)",
         )
-        docs = self.document_ids().filter(pl.col("kind") == "invoice").select(
+        docs = self.document_ids().select(  # columns first: only those are copied
             pl.col("number").alias("invoice_number"), pl.col("id").alias("invoice_id"),
             pl.col("customer_id").alias("invoice_customer"),
-            pl.col("currency").alias("invoice_currency"), pl.col("issue_date"),
-        )  # fmt: skip
+            pl.col("currency").alias("invoice_currency"), pl.col("issue_date"), "kind",
+        ).filter(pl.col("kind") == "invoice").drop("kind")  # fmt: skip
         frame = frame.join(docs, on="invoice_number", how="left")
         unknown = frame["invoice_number"].is_not_null() & frame["invoice_id"].is_null()
         frame = self._error_frame(frame, unknown, "invoice_number",
@@ -688,18 +690,34 @@ class _Loader:
                                             "invoice_id", "issue_date"),
                                  changed.select("id", "customer_id", "date", "amount_minor",
                                                 "invoice_id", "issue_date")])  # fmt: skip
+        counts = new.height, changed.height, old.height - changed.height
+        del incoming, existing, joined, new, old, changed  # memory: not needed any more
         self.allocate_payments(to_allocate)
-        return new.height, changed.height, old.height - changed.height
+        return counts
 
     def allocate_payments(self, pays: pl.DataFrame) -> None:
         if pays.height == 0:
             return
         pays = pays.rename({"id": "payment_id"})
-        docs = self.document_ids().filter(pl.col("kind") == "invoice")
+        docs = (
+            self.document_ids()
+            .select(
+                "id", "customer_id", "due_date", "issue_date", "disputed", "amount_minor", "kind"
+            )  # fmt: skip
+            .filter(pl.col("kind") == "invoice")
+            .drop("kind")
+        )
         # 1. Payments naming an invoice: pay it, the rest stays unapplied.
         named = pays.filter(pl.col("invoice_id").is_not_null())
+        # Written once at the end, these first: the same rows and ids as two inserts.
+        first = pl.DataFrame(
+            schema={"invoice_id": pl.Int64, "payment_id": pl.Int64, "amount_minor": pl.Int64,
+                    "date": pl.Date}
+        )  # fmt: skip
         if named.height:
-            open_ = self.open_amounts(docs).select(pl.col("id").alias("invoice_id"), "open_minor")
+            open_ = self.open_amounts(docs.select("id", "amount_minor")).select(
+                pl.col("id").alias("invoice_id"), "open_minor"
+            )
             named = named.join(open_, on="invoice_id").sort("date", "payment_id")
             named = named.with_columns(
                 prior=pl.col("amount_minor").cum_sum().over("invoice_id") - pl.col("amount_minor")
@@ -710,18 +728,28 @@ class _Loader:
                 ),
                 eff=pl.max_horizontal("date", "issue_date"),
             )
-            self.insert_allocations(named.select(
+            first = named.select(
                 "invoice_id", "payment_id", pl.col("applied").alias("amount_minor"),
-                pl.col("eff").alias("date")))  # fmt: skip
+                pl.col("eff").alias("date"),
+            ).filter(pl.col("amount_minor") > 0).cast(first.schema)  # fmt: skip
+            del named, open_
+            self._allocations_added(first)  # step 2 sees what step 1 applied
         # 2. Payments naming none: oldest due first over undisputed open invoices.
         loose = pays.filter(pl.col("invoice_id").is_null())
         if loose.height == 0 or self.unapplied == "keep":
+            self.insert_allocations(first, counted=first.height)
             return
-        open_ = self.open_amounts(docs).filter(
-            (pl.col("open_minor") > 0) & ~pl.col("disputed")
-            & pl.col("customer_id").is_in(loose["customer_id"].unique().implode())
-        ).sort("due_date", "issue_date", "id")  # fmt: skip
+        customers = loose["customer_id"].unique().implode()
+        candidates = docs.filter(  # filtered before the join: the same rows, less copied
+            ~pl.col("disputed") & pl.col("customer_id").is_in(customers)
+        )
+        open_ = (
+            self.open_amounts(candidates)
+            .filter(pl.col("open_minor") > 0)
+            .sort("due_date", "issue_date", "id")
+        )
         if open_.height == 0:
+            self.insert_allocations(first, counted=first.height)
             return
         loose = loose.sort("date", "payment_id")
         inv_id, pay_id, amount = allocate_fifo(
@@ -738,7 +766,8 @@ class _Loader:
                            on="invoice_id").join(loose.select("payment_id", "date"),
                                                  on="payment_id")  # fmt: skip
         alloc = alloc.with_columns(date=pl.max_horizontal("date", "issue_date"))
-        self.insert_allocations(alloc.select("invoice_id", "payment_id", "amount_minor", "date"))
+        alloc = alloc.select("invoice_id", "payment_id", "amount_minor", "date")
+        self.insert_allocations(pl.concat([first, alloc.cast(first.schema)]), counted=first.height)
 
     # -- explicit allocations (FEC lettrage) ----------------------------------------------
     def write_allocations(self, frame: pl.DataFrame) -> None:

@@ -6,11 +6,12 @@ date and bool objects. Columns are built whole and converted vectorised.
 Large results are the cost of an import (the loader reads the ledger's keys) and of a
 report, so values do not travel one Python object each: the database writes each row as
 one line of CSV text and polars parses the whole text at once. On PostgreSQL the query
-runs as `COPY (query) TO STDOUT (FORMAT csv)`; on SQLite an outer query formats each row
-with printf() and quote() (strings quoted, NULL as an empty field, so that NULL and '' stay
-apart). Types with no exact round trip through that text fall back to reading the rows
-from the DBAPI cursor (never through SQLAlchemy's Row objects). Every path gives the same
-frame.
+runs as `COPY (query) TO STDOUT (FORMAT csv)` (NULL and '' stay apart: unquoted empty vs
+quoted empty); on SQLite an outer query formats each row with printf(), strings quoted by
+%Q and a bitmask of the NULL strings (so that NULL and 'NULL' stay apart). Types with no
+exact round trip through that text, or a query the wrapping does not suit, fall back to
+reading the rows from the DBAPI cursor (never through SQLAlchemy's Row objects). Every
+path gives the same frame.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from encours.store.collections_schema import (
     PaymentPlanInstalment,
     Promise,
 )
+from encours.store.db import inserted_id
 from encours.store.frames import query_frame
 from encours.store.outbox_schema import Communication, TimelineEvent
 from encours.store.schema import AuditEntry, Customer, Document, _now
@@ -79,18 +80,20 @@ def log_event(
 ) -> int:
     """Append an event to the customer's timeline."""
     return int(
-        conn.execute(
-            insert(TIMELINE).values(
-                customer_id=customer_id,
-                day=day,
-                kind=kind,
-                actor=actor,
-                summary=summary,
-                ref_table=ref_table,
-                ref_id=ref_id,
-                data=data,
-            )  # fmt: skip
-        ).inserted_primary_key[0]
+        inserted_id(
+            conn.execute(
+                insert(TIMELINE).values(
+                    customer_id=customer_id,
+                    day=day,
+                    kind=kind,
+                    actor=actor,
+                    summary=summary,
+                    ref_table=ref_table,
+                    ref_id=ref_id,
+                    data=data,
+                )  # fmt: skip
+            )
+        )
     )
 
 
@@ -149,19 +152,21 @@ def record_promise(
             .values(status="cancelled", settled_on=as_of)
         )  # fmt: skip
     promise_id = int(
-        conn.execute(
-            insert(PROMISES).values(
-                customer_id=customer.id,
-                made_on=as_of,
-                promised_date=promised_date,
-                amount_minor=minor,
-                currency=customer.currency,
-                grace_days=grace_days,
-                status="open",
-                note=note,
-                actor=actor,
-            )  # fmt: skip
-        ).inserted_primary_key[0]
+        inserted_id(
+            conn.execute(
+                insert(PROMISES).values(
+                    customer_id=customer.id,
+                    made_on=as_of,
+                    promised_date=promised_date,
+                    amount_minor=minor,
+                    currency=customer.currency,
+                    grace_days=grace_days,
+                    status="open",
+                    note=note,
+                    actor=actor,
+                )  # fmt: skip
+            )
+        )
     )
     after = {"promised_date": promised_date.isoformat(), "amount_minor": minor,
              "currency": customer.currency, "grace_days": grace_days,
@@ -202,15 +207,17 @@ def open_dispute(
         raise ActionError(_("invoice {number} is already disputed").format(number=invoice_number))
     conn.execute(update(DOCUMENTS).where(DOCUMENTS.c.id == invoice.id).values(disputed=True))
     dispute_id = int(
-        conn.execute(
-            insert(DISPUTES).values(
-                document_id=invoice.id,
-                customer_id=invoice.customer_id,
-                opened_on=as_of,
-                reason=reason.strip(),
-                actor=actor,
-            )  # fmt: skip
-        ).inserted_primary_key[0]
+        inserted_id(
+            conn.execute(
+                insert(DISPUTES).values(
+                    document_id=invoice.id,
+                    customer_id=invoice.customer_id,
+                    opened_on=as_of,
+                    reason=reason.strip(),
+                    actor=actor,
+                )  # fmt: skip
+            )
+        )
     )
     data = {"invoice": invoice_number, "reason": reason.strip()}
     summary = _("Invoice {number} disputed: {reason}").format(
@@ -224,7 +231,7 @@ def open_dispute(
 
 
 def resolve_dispute(
-    conn: Connection, invoice_number: str, resolution: str, as_of: dt.date, actor: str
+    conn: Connection, invoice_number: str, resolution: str | None, as_of: dt.date, actor: str
 ) -> int:
     """Resolve an invoice's dispute: the invoice is dunned again from the next run."""
     invoice = _invoice(conn, invoice_number)
@@ -236,17 +243,19 @@ def resolve_dispute(
         raise ActionError(_("invoice {number} is not disputed").format(number=invoice_number))
     resolution = (resolution or "").strip() or None
     if dispute_id is None:  # flagged disputed by an import: record the resolution anyway
-        dispute_id = conn.execute(
-            insert(DISPUTES).values(
-                document_id=invoice.id,
-                customer_id=invoice.customer_id,
-                opened_on=as_of,
-                reason="(imported)",
-                resolved_on=as_of,
-                resolution=resolution,
-                actor=actor,
-            )  # fmt: skip
-        ).inserted_primary_key[0]
+        dispute_id = inserted_id(
+            conn.execute(
+                insert(DISPUTES).values(
+                    document_id=invoice.id,
+                    customer_id=invoice.customer_id,
+                    opened_on=as_of,
+                    reason="(imported)",
+                    resolved_on=as_of,
+                    resolution=resolution,
+                    actor=actor,
+                )  # fmt: skip
+            )
+        )
     else:
         conn.execute(
             update(DISPUTES).where(DISPUTES.c.id == dispute_id)
@@ -275,15 +284,17 @@ def add_hold(
         raise ActionError(_("the end date of a hold must not be before its start"))
     customer = customer_by_code(conn, customer_code)
     hold_id = int(
-        conn.execute(
-            insert(HOLDS).values(
-                customer_id=customer.id,
-                start=as_of,
-                until=until,
-                reason=reason.strip(),
-                actor=actor,
-            )  # fmt: skip
-        ).inserted_primary_key[0]
+        inserted_id(
+            conn.execute(
+                insert(HOLDS).values(
+                    customer_id=customer.id,
+                    start=as_of,
+                    until=until,
+                    reason=reason.strip(),
+                    actor=actor,
+                )  # fmt: skip
+            )
+        )
     )
     data = {"start": as_of.isoformat(), "until": until.isoformat(), "reason": reason.strip()}
     summary = _("Dunning on hold until {date}: {reason}").format(
@@ -354,16 +365,18 @@ def create_plan(
             .values(status="cancelled", settled_on=as_of)
         )  # fmt: skip
     plan_id = int(
-        conn.execute(
-            insert(PLANS).values(
-                customer_id=customer.id,
-                created_on=as_of,
-                currency=customer.currency,
-                grace_days=grace_days,
-                status="active",
-                actor=actor,
-            )  # fmt: skip
-        ).inserted_primary_key[0]
+        inserted_id(
+            conn.execute(
+                insert(PLANS).values(
+                    customer_id=customer.id,
+                    created_on=as_of,
+                    currency=customer.currency,
+                    grace_days=grace_days,
+                    status="active",
+                    actor=actor,
+                )  # fmt: skip
+            )
+        )
     )
     conn.execute(
         insert(INSTALMENTS),

@@ -55,6 +55,7 @@ from encours.money import from_minor, to_minor
 from encours.store import positions
 from encours.store.bulk import insert_frame, reserve_ids
 from encours.store.collections_schema import PaymentPlan, PaymentPlanInstalment, Promise
+from encours.store.db import inserted_id
 from encours.store.frames import query_frame
 from encours.store.outbox_schema import (
     Communication,
@@ -550,7 +551,7 @@ def _run_row(conn: Connection, as_of: dt.date, actor: str) -> int:
     """The day's run row (a second run of the same day reuses it)."""
     run_id = conn.execute(select(RUNS.c.id).where(RUNS.c.as_of == as_of)).scalar()
     if run_id is None:
-        run_id = conn.execute(insert(RUNS).values(as_of=as_of, actor=actor)).inserted_primary_key[0]
+        run_id = inserted_id(conn.execute(insert(RUNS).values(as_of=as_of, actor=actor)))
     return int(run_id)
 
 
@@ -561,7 +562,7 @@ _COMM_COLUMNS = (
     "currency", "sent_at",
 )  # fmt: skip
 
-_FRAME_SCHEMA = {
+_FRAME_SCHEMA: dict[str, Any] = {
     "customer_id": pl.Int64, "customer_code": pl.String, "customer_name": pl.String,
     "collector": pl.String, "as_of": pl.Date, "policy_code": pl.String,
     "level_code": pl.String, "channel": pl.String, "language": pl.String, "status": pl.String,

@@ -199,7 +199,7 @@ def _claim(conn: Connection, row: dict, settings: SmtpSettings, now: dt.datetime
 
 
 def _send_emails(
-    url: str, report: SendReport, settings: SmtpSettings, now: dt.datetime,
+    url: str | None, report: SendReport, settings: SmtpSettings, now: dt.datetime,
     limit: int | None, actor: str,
 ) -> None:  # fmt: skip
     engine = get_engine(url)
@@ -285,7 +285,7 @@ def _letter_body(row: dict) -> str | None:
 
 
 def _send_letters(
-    url: str, report: SendReport, as_of: dt.date, out_dir: Path, now: dt.datetime,
+    url: str | None, report: SendReport, as_of: dt.date, out_dir: Path, now: dt.datetime,
     limit: int | None, actor: str,
 ) -> None:  # fmt: skip
     engine = get_engine(url)
@@ -351,7 +351,7 @@ def _call_task_factory():  # noqa: ANN202
 
 
 def _send_calls(
-    url: str, report: SendReport, as_of: dt.date, now: dt.datetime, limit: int | None,
+    url: str | None, report: SendReport, as_of: dt.date, now: dt.datetime, limit: int | None,
     actor: str,
 ) -> None:  # fmt: skip
     engine = get_engine(url)

@@ -28,6 +28,7 @@ from encours.domain.dunning import (
     check_policy,
 )
 from encours.store.collections_schema import DunningAssignment, DunningLevel, DunningPolicy
+from encours.store.db import inserted_id
 from encours.store.frames import query_frame
 from encours.store.schema import AuditEntry
 
@@ -113,9 +114,7 @@ def save_policy(conn: Connection, policy: Policy, actor: str, default: bool | No
         values["is_default"] = default
     if row is None:
         values.setdefault("is_default", False)
-        policy_id = conn.execute(
-            insert(POLICIES).values(code=policy.code, **values)
-        ).inserted_primary_key[0]
+        policy_id = inserted_id(conn.execute(insert(POLICIES).values(code=policy.code, **values)))
     else:
         policy_id = row.id
         conn.execute(update(POLICIES).where(POLICIES.c.id == policy_id).values(**values))

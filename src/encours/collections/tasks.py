@@ -15,6 +15,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from encours.store.bulk import insert_frame, reserve_ids
 from encours.store.collections_schema import Task
+from encours.store.db import inserted_id
 from encours.store.frames import query_frame
 from encours.store.schema import Customer, _now
 
@@ -25,23 +26,25 @@ CUSTOMERS = Customer.__table__
 def create_call_task(conn: Connection, communication_row: Mapping[str, object]) -> int:
     """A call task for the communication's customer, assigned to the customer's collector,
     due on the communication's day (`as_of`). Returns the task id."""
-    customer_id = int(communication_row["customer_id"])  # type: ignore[arg-type]
+    customer_id = int(str(communication_row["customer_id"]))
     collector = conn.execute(
         select(CUSTOMERS.c.collector).where(CUSTOMERS.c.id == customer_id)
     ).scalar()
     due = communication_row.get("as_of") or dt.date.today()
     return int(
-        conn.execute(
-            insert(TASKS).values(
-                customer_id=customer_id,
-                communication_id=communication_row.get("id"),
-                kind="call",
-                assignee=collector,
-                due_day=due,
-                status="open",
-                note=communication_row.get("subject"),
+        inserted_id(
+            conn.execute(
+                insert(TASKS).values(
+                    customer_id=customer_id,
+                    communication_id=communication_row.get("id"),
+                    kind="call",
+                    assignee=collector,
+                    due_day=due,
+                    status="open",
+                    note=communication_row.get("subject"),
+                )
             )
-        ).inserted_primary_key[0]
+        )
     )
 
 

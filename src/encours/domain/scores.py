@@ -106,7 +106,8 @@ def working_capital(amounts: Amounts) -> Decimal | None:
 
 
 def _sum(*values: Decimal | None) -> Decimal | None:
-    return None if any(v is None for v in values) else sum(values, Decimal(0))  # type: ignore[arg-type]
+    present = [v for v in values if v is not None]
+    return None if len(present) < len(values) else sum(present, Decimal(0))
 
 
 def _linear(coefficients: tuple[tuple[str, Decimal], ...], ratios: dict[str, Decimal | None]):  # noqa: ANN202

@@ -277,7 +277,7 @@ def explain(row: dict, scorecard: Scorecard = DEFAULT_SCORECARD) -> list[dict]:
             label = feature.bin_label(int(feature.bin_of(np.array([value]))[0]))
         lines.append({
             "feature": feature.name,
-            "value": None if label == "?" else round(float(value), 1),
+            "value": None if label == "?" or value is None else round(float(value), 1),
             "bin": label,
             "points": int(row[f"{feature.name}_points"]),
             "max_points": feature.max_points,

@@ -45,6 +45,10 @@ ALTMAN_GRADES = {"safe": 0, "grey": 2, "distress": 3}
 CONAN_HOLDER_GRADES = {"sound": 0, "warning": 2, "danger": 3}
 
 
+def _float(value: object) -> float | None:
+    return None if value is None else float(str(value))
+
+
 def _by_class(*values: int | Decimal) -> dict[str, int | Decimal]:
     return dict(zip(CLASSES, values, strict=True))
 
@@ -217,10 +221,9 @@ def _statement_components(
                 reasons.append(reason(f"{code}_partial", missing=", ".join(result.missing)))
         rows.append({
             "customer_id": row["customer_id"],
-            "altman_z": None if ev.altman.score is None else float(ev.altman.rounded()),
+            "altman_z": _float(ev.altman.rounded()),
             "altman_zone": ev.altman.zone,
-            "conan_holder_z": None if ev.conan_holder.score is None
-            else float(ev.conan_holder.rounded()),
+            "conan_holder_z": _float(ev.conan_holder.rounded()),
             "conan_holder_zone": ev.conan_holder.zone,
             "fin_reasons": json.dumps(reasons),
         })  # fmt: skip

@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection
@@ -84,7 +85,7 @@ def _keys(buckets: tuple[Bucket, ...]) -> list[str]:
 def _bucket_of(day: dt.date, buckets: tuple[Bucket, ...]) -> pl.Expr:
     """Index of the aging bucket of each invoice as of `day` (0: not due, k: buckets[k-1])."""
     days = (pl.lit(day) - pl.col("due_date")).dt.total_days()
-    expr = pl.when(days <= 0).then(0)
+    expr: Any = pl.when(days <= 0).then(0)
     for k, bucket in enumerate(buckets, start=1):
         cond = (
             days >= bucket.low if bucket.high is None else days.is_between(bucket.low, bucket.high)
@@ -113,7 +114,9 @@ def _history(conn: Connection, days: list[dt.date], buckets: tuple[Bucket, ...])
                 _bucket_of(prev_day, buckets)).group_by("currency", "bucket").agg(
                 start=pl.lit(0), rolled=pl.col("open_minor").sum()))  # fmt: skip
         previous = (day, frame)
-    schema = {"currency": pl.String, "bucket": pl.Int64, "start": pl.Int64, "rolled": pl.Int64}
+    schema = pl.Schema(
+        {"currency": pl.String, "bucket": pl.Int64, "start": pl.Int64, "rolled": pl.Int64}
+    )
     if not parts:
         return pl.DataFrame(schema=schema)
     return (

@@ -26,6 +26,7 @@ from encours.i18n import _
 from encours.money import from_minor, to_minor
 from encours.risk.classes import DEFAULT_POLICY, RiskPolicy, latest_assessment
 from encours.risk.statements import amounts_of, latest_statements
+from encours.store.db import inserted_id
 from encours.store.risk_schema import LimitRequest
 from encours.store.schema import AuditEntry, Customer
 
@@ -199,7 +200,7 @@ def request_limit(
         "recommended_minor": to_minor(recommended, currency), "reason": reason,
         "status": "pending", "requested_by": actor, "requested_at": _now(),
     }  # fmt: skip
-    request_id = conn.execute(REQUESTS.insert().values(**values)).inserted_primary_key[0]
+    request_id = inserted_id(conn.execute(REQUESTS.insert().values(**values)))
     audit(conn, actor, "limit_request", "limit_request", str(request_id), None,
           _request_audit({"customer": customer_code, **values}))  # fmt: skip
     return int(request_id)

@@ -122,6 +122,7 @@ def _bulk_load(conn: Connection, table: Table, rows: int) -> Iterator[None]:
     # pysqlite opens the transaction implicitly before INSERT/UPDATE/DELETE only: open it
     # now, or the DROP INDEX would be committed on its own.
     raw = conn.connection.driver_connection
+    assert raw is not None, "the connection is closed"
     if not raw.in_transaction:
         raw.execute("BEGIN")
     indexes = conn.execute(
@@ -149,6 +150,7 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
     columns = ", ".join(frame.columns)
     dialect = conn.dialect.name
     raw = conn.connection.driver_connection
+    assert raw is not None, "the connection is closed"
     with _bulk_load(conn, table, frame.height):
         if dialect == "postgresql":
             data = _prepared(frame, table, for_sqlite=False)

@@ -11,8 +11,9 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, inspect, text
 
 DEFAULT_URL = "sqlite:///encours.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -121,3 +122,11 @@ def dispose_all() -> None:
         engine.dispose()
     _engines.clear()
     _migrated.clear()
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The primary key of the row an INSERT statement just created."""
+    key = result.inserted_primary_key
+    if key is None:  # pragma: no cover - only for statements that are not single inserts
+        raise ValueError("the statement did not insert a row")
+    return int(key[0])

@@ -21,13 +21,17 @@ import datetime as dt
 import io
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import polars as pl
 from sqlalchemy import Connection, Date, TextClause, bindparam, text
 from sqlalchemy.exc import DBAPIError
 
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
-def _column(name: str, values: tuple | list, dtype: pl.DataType) -> pl.Series:
+
+def _column(name: str, values: tuple | list, dtype: PolarsDataType) -> pl.Series:
     if dtype == pl.Date:
         sample = next((v for v in values if v is not None), None)
         if isinstance(sample, str):
@@ -47,14 +51,14 @@ def _column(name: str, values: tuple | list, dtype: pl.DataType) -> pl.Series:
     return pl.Series(name, values, dtype=dtype)
 
 
-def _check_names(names: list[str], schema: Mapping[str, pl.DataType]) -> None:
+def _check_names(names: list[str], schema: Mapping[str, PolarsDataType]) -> None:
     missing = [n for n in names if n not in schema]
     if missing:
         raise KeyError(f"no type given for columns {missing}")
 
 
 def _rows_frame(
-    conn: Connection, stmt: TextClause, params: dict, schema: Mapping[str, pl.DataType]
+    conn: Connection, stmt: TextClause, params: dict, schema: Mapping[str, PolarsDataType]
 ) -> pl.DataFrame:
     result = conn.execute(stmt, params)
     names = list(result.keys())
@@ -70,7 +74,7 @@ def _rows_frame(
     return pl.DataFrame([_column(n, columns[i], schema[n]) for i, n in enumerate(names)])
 
 
-def _csv_readable(dtype: pl.DataType) -> bool:
+def _csv_readable(dtype: PolarsDataType) -> bool:
     return dtype.is_integer() or dtype in (pl.String, pl.Date, pl.Boolean)
 
 
@@ -92,7 +96,7 @@ _FETCH_ROWS = 50_000
 
 
 def _sqlite_text_frame(
-    conn: Connection, sql: str, params: dict, schema: Mapping[str, pl.DataType]
+    conn: Connection, sql: str, params: dict, schema: Mapping[str, PolarsDataType]
 ) -> pl.DataFrame | None:
     """SQLite: every row formatted as one CSV line by SQLite, parsed by polars. None: not
     possible for this result (the caller reads rows instead)."""
@@ -155,7 +159,7 @@ def _sqlite_text_frame(
     return frame.select(columns)
 
 
-def _from_csv(name: str, values: pl.Series, dtype: pl.DataType) -> pl.Series:
+def _from_csv(name: str, values: pl.Series, dtype: PolarsDataType) -> pl.Series:
     """A column of COPY ... (FORMAT csv) text: NULL is null, '' is the empty string."""
     if dtype == pl.String:
         return values.alias(name)
@@ -170,7 +174,7 @@ def _from_csv(name: str, values: pl.Series, dtype: pl.DataType) -> pl.Series:
 
 
 def _copy_frame(
-    conn: Connection, sql: str, params: dict, schema: Mapping[str, pl.DataType]
+    conn: Connection, sql: str, params: dict, schema: Mapping[str, PolarsDataType]
 ) -> pl.DataFrame | None:
     """PostgreSQL: the result as CSV through COPY, parsed by polars. None: not possible
     (a type that has no exact text round trip here); the caller reads rows instead."""
@@ -180,6 +184,7 @@ def _copy_frame(
     bound = dict(compiled.construct_params(params))
     buf = io.BytesIO()
     raw = conn.connection.driver_connection
+    assert raw is not None, "the connection is closed"
     with raw.cursor() as cur:
         copy_sql = f"COPY ({compiled.string}) TO STDOUT (FORMAT csv, HEADER true)"
         with cur.copy(copy_sql, bound) as copy:
@@ -203,7 +208,7 @@ def _copy_frame(
 
 
 def _postgresql_copy_frame(
-    conn: Connection, sql: str, params: dict, schema: Mapping[str, pl.DataType]
+    conn: Connection, sql: str, params: dict, schema: Mapping[str, PolarsDataType]
 ) -> pl.DataFrame | None:
     """`_copy_frame` in a savepoint: should COPY refuse a query that runs as is, the
     transaction stays usable and the caller reads the rows instead (which raises the
@@ -211,6 +216,8 @@ def _postgresql_copy_frame(
     import psycopg
 
     raw = conn.connection.driver_connection
+
+    assert raw is not None, "the connection is closed"
     try:
         if raw.autocommit:  # no transaction to protect
             return _copy_frame(conn, sql, params, schema)
@@ -223,7 +230,7 @@ def _postgresql_copy_frame(
 def query_frame(
     conn: Connection,
     sql: str,
-    schema: Mapping[str, pl.DataType],
+    schema: Mapping[str, PolarsDataType],
     params: Mapping[str, object] | None = None,
 ) -> pl.DataFrame:
     """Run `sql` and return its rows as a frame typed by `schema` (column order kept).

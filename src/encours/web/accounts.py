@@ -198,7 +198,7 @@ def authenticate(conn: Connection, username: str, password: str, ip: str) -> Pri
     username = username.strip()[:100]
     row = conn.execute(select(USERS).where(USERS.c.username == username)).mappings().first()
     try:
-        ok = _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password)
+        ok: bool = _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         ok = False
     ok = ok and row is not None and bool(row["active"])
@@ -302,7 +302,7 @@ def ensure_demo_user(db_url: str | None) -> tuple[str, str]:
             create_user(conn, DEMO_USER, "admin", password, actor="demo")
         else:
             try:
-                same = _hasher.verify(row["password_hash"], password)
+                same: bool = _hasher.verify(row["password_hash"], password)
             except (VerificationError, InvalidHashError):
                 same = False
             update_user(conn, row["id"], actor="demo", role="admin", active=True,

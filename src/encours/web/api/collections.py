@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, overload
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
@@ -34,6 +34,10 @@ Day = Field(None, description="Day (YYYY-MM-DD), default today",
 Code = Field(min_length=1, max_length=64, pattern=r"^[^\x00]*$")
 
 
+@overload
+def _m(minor: int, currency: str) -> str: ...
+@overload
+def _m(minor: None, currency: str | None) -> None: ...
 def _m(minor: int | None, currency: str | None) -> str | None:
     return None if minor is None or currency is None else str(from_minor(int(minor), currency))
 

@@ -6,7 +6,7 @@ already acknowledged), 422 invalid input."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -22,7 +22,9 @@ from encours.web.pages import limits as limits_mod
 from encours.web.pages.onboarding import onboard
 from encours.web.problems import PROBLEM_RESPONSES, problem
 
-CONFLICT = {409: {**PROBLEM_RESPONSES[422], "description": "Conflict"}}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {**PROBLEM_RESPONSES[422], "description": "Conflict"}
+}
 router = APIRouter(
     prefix="/api/v1", tags=["risk"], responses=PROBLEM_RESPONSES,
     dependencies=[Depends(csrf_protect)],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from pathlib import Path as FsPath
-from typing import Annotated
+from typing import Annotated, overload
 
 from fastapi import (
     APIRouter,
@@ -48,6 +48,10 @@ Page = Annotated[int, Query(ge=1, le=1_000_000)]
 PerPage = Annotated[int, Query(ge=1, le=500)]
 
 
+@overload
+def _m(minor: int, currency: str) -> str: ...
+@overload
+def _m(minor: None, currency: str) -> None: ...
 def _m(minor: int | None, currency: str) -> str | None:
     return None if minor is None else str(from_minor(int(minor), currency))
 
@@ -220,7 +224,9 @@ def post_import(
                        "expected": e.expected} for e in exc.errors[:500]]  # fmt: skip
             return problem(request, 422, f"{len(exc.errors)} invalid row(s): nothing imported",
                            errors)  # fmt: skip
-    return s.ImportResult(status="ok", **{**report.as_dict(), "source": file.filename or ""})
+    return s.ImportResult.model_validate(
+        {**report.as_dict(), "status": "ok", "source": file.filename or ""}
+    )
 
 
 @router.get("/audit", response_model=s.AuditPage, summary="Audit log (admin)")

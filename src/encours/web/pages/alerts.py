@@ -197,7 +197,7 @@ def acknowledge_alert(
                 raise AlertError(str(exc)) from exc
         else:
             a = alerts_table()
-            after = {"status": "acknowledged", "acknowledged_by": principal.actor,
+            after: dict[str, Any] = {"status": "acknowledged", "acknowledged_by": principal.actor,
                      "acknowledged_at": _now(), "comment": comment}  # fmt: skip
             conn.execute(update(a).where(a.c.id == alert_id).values(**after))
             conn.execute(AUDIT.insert().values(

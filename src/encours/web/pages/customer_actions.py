@@ -23,7 +23,7 @@ from encours.collections.tasks import open_tasks
 from encours.domain.dunning import CALL_OUTCOMES
 from encours.i18n import _
 from encours.money import from_minor
-from encours.store.db import unit_of_work
+from encours.store.db import inserted_id, unit_of_work
 from encours.store.outbox_schema import Communication, CommunicationItem
 from encours.store.schema import Contact
 from encours.web import queries
@@ -303,12 +303,12 @@ def queue_statement(conn, customer: dict, day: dt.date, actor: str, lang: str) -
     body = t("Hello,\n\nPlease find attached your statement of account as of {day}.\n\n"
              "Best regards").format(day=day.isoformat())  # fmt: skip
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    comm_id = int(conn.execute(insert(COMMUNICATIONS).values(
+    comm_id = int(inserted_id(conn.execute(insert(COMMUNICATIONS).values(
         customer_id=customer["id"], as_of=day, policy_code="manual", level_code=STATEMENT_LEVEL,
         channel="email", language=lang, status="approved", approved_by=f"manual:{actor}",
         approved_at=now, to_address=contact.email, subject=subject, body_text=body,
         currency=customer["currency"],
-    )).inserted_primary_key[0])  # fmt: skip
+    ))))  # fmt: skip
     after = {"status": "approved", "to": contact.email, "kind": STATEMENT_LEVEL}
     coll.log_event(conn, customer["id"], day, "communication", actor,
                    _("Statement of account queued for {to}").format(to=contact.email),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -174,7 +174,7 @@ def sample_context(as_of: dt.date, with_penalties: bool = True) -> dict:
     company_ctx = dataclasses.asdict(company)
     company_ctx["address"] = list(company.address)
     company_ctx["iban_display"] = company.iban_display
-    invoices = []
+    invoices: list[dict[str, Any]] = []
     for number, days, amount in (("F-2025-0142", 38, 1_250_00), ("F-2025-0187", 12, 480_50)):
         due = as_of - dt.timedelta(days=days)
         invoices.append({

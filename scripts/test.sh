@@ -22,8 +22,10 @@ fi
 bash scripts/install.sh test
 PY="$ROOT/.venv/bin"
 
-echo "== lint (ruff)"
+echo "== lint (ruff) and types (mypy)"
 "$PY/ruff" check .
+"$PY/ruff" format --check .
+"$PY/mypy"
 
 echo "== tests on SQLite"
 "$PY/pytest" -q -n 2 -p no:cacheprovider

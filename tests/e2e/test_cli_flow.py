@@ -50,7 +50,8 @@ def test_generate_import_report_and_reimport(db_url: str, portfolio: Path, tmp_p
     for row in aging:  # buckets add up to the open invoices of each customer
         parts = [Decimal(row[k]) for k in ("not_due", "1-30", "31-60", "61-90", "91-120", "121+")]
         assert sum(parts) == Decimal(row["balance"]) + Decimal(row["unapplied_cash"]) + Decimal(
-            row["unapplied_credit"])
+            row["unapplied_credit"]
+        )
 
     # Re-import: nothing changes.
     for kind in ("customers", "invoices", "payments"):

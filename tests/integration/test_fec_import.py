@@ -54,3 +54,33 @@ def test_bad_fec_is_rejected_whole(db_url: str) -> None:
     assert len(exc.value.errors) >= 5
     assert all(e.line >= 1 and e.column for e in exc.value.errors)
     assert status(dt.date(2030, 1, 1), db_url)["invoices"] == 0
+
+
+def test_fec_keeps_the_master_data_of_known_customers(db_url: str, tmp_path: Path) -> None:
+    """A FEC names the auxiliary accounts; it never erases what a customers file gave."""
+    from sqlalchemy import select
+
+    from encours.store.db import unit_of_work
+    from encours.store.schema import Customer
+
+    path = FEC_DIR / "clean.txt"
+    import_file(path, "fec", db_url=db_url)
+    with unit_of_work(db_url) as conn:
+        code, name = conn.execute(select(Customer.code, Customer.name).limit(1)).one()
+    customers = tmp_path / "customers.csv"
+    customers.write_text(
+        "customer_id,name,siren,city,payment_terms,credit_limit\n"
+        f"{code},{name},732829320,Lyon,45 days end of month,50000\n",
+        encoding="utf-8",
+    )
+    assert import_file(customers, "customers", db_url=db_url).updated == 1
+    again = import_file(path, "fec", db_url=db_url)
+    assert again.details["customers"]["updated"] == 0
+    with unit_of_work(db_url) as conn:
+        row = conn.execute(select(Customer.__table__).where(Customer.code == code)).one()
+    assert (row.siren, row.city, row.payment_terms, row.credit_limit_minor) == (
+        "732829320",
+        "Lyon",
+        "45 days end of month",
+        5_000_000,
+    )

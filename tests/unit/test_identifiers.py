@@ -1,10 +1,14 @@
 import pickle
+import re
 
 import polars as pl
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from stdnum import luhn
+from stdnum.eu import vat as eu_vat
+from stdnum.fr import siren as fr_siren
+from stdnum.fr import siret as fr_siret
 
 from encours.domain import identifiers
 from encours.domain.identifiers import (
@@ -218,7 +222,11 @@ def test_invalid_mask_kinds_and_dtypes() -> None:
         invalid_mask(vats, "iban")  # type: ignore[arg-type]
 
 
-def test_invalid_mask_validates_each_distinct_value_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invalid_mask_calls_stdnum_only_for_undecided_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Compact values are decided by the vectorised checks; the others (separators, foreign
+    VAT numbers...) go through stdnum once per distinct value."""
     seen: list[object] = []
     real = identifiers._is_invalid
 
@@ -227,8 +235,114 @@ def test_invalid_mask_validates_each_distinct_value_once(monkeypatch: pytest.Mon
         return real(value, kind)
 
     monkeypatch.setattr(identifiers, "_is_invalid", counting)
-    values = pl.Series([SIREN, "732829321", None] * 1000)
+    values = pl.Series([SIREN, "732829321", None, "732 829 320", "732 829 321"] * 1000)
     mask = invalid_mask(values, "siren")
-    assert sorted(seen) == sorted(["732829321", SIREN])
-    assert mask.sum() == 1000
-    assert mask.to_list()[:3] == [False, True, False]
+    assert sorted(seen) == ["732 829 320", "732 829 321"]
+    assert mask.sum() == 2000
+    assert mask.to_list()[:5] == [False, True, False, False, True]
+    seen.clear()
+    vats = pl.Series([OTHER_VAT, "FR41303265045", MONACO_VAT, "DE136695976", "DE136695976"])
+    assert invalid_mask(vats, "vat").to_list() == [False, True, False, False, False]
+    assert seen == ["DE136695976"]
+
+
+# --- the vectorised verdict is stdnum's --------------------------------------------------
+
+DIGITS = "0123456789"
+
+
+def french_vat(siren: str) -> str:
+    return "FR" + fr_siren.to_tva(siren)
+
+
+def la_poste_siret(nic4: str) -> str:
+    """A La Poste SIRET (356000000 + NIC) whose digit sum is a multiple of 5."""
+    body = "356000000" + nic4
+    return body + str(-sum(map(int, body)) % 5)
+
+
+any_sirens = st.text(DIGITS, min_size=8, max_size=8).map(with_key)
+valid_sirets = st.one_of(
+    st.tuples(any_sirens, st.text(DIGITS, min_size=4, max_size=4)).map(
+        lambda t: with_key(t[0] + t[1])
+    ),
+    st.text(DIGITS, min_size=4, max_size=4).map(la_poste_siret),
+    st.just("35600000000048"),
+)
+valid_vats = st.one_of(
+    any_sirens.map(french_vat),
+    st.text(DIGITS, min_size=6, max_size=6).map(lambda d: french_vat("000" + d)),  # Monaco
+)
+
+
+def mutate(value: str, data: st.DataObject) -> str:
+    """The value with one character changed, dropped, doubled, or two swapped."""
+    i = data.draw(st.integers(0, len(value) - 1))
+    how = data.draw(st.sampled_from(["digit", "drop", "double", "swap", "char"]))
+    if how == "digit":
+        return value[:i] + data.draw(st.sampled_from(DIGITS)) + value[i + 1 :]
+    if how == "drop":
+        return value[:i] + value[i + 1 :]
+    if how == "double":
+        return value[:i] + value[i] + value[i:]
+    if how == "swap" and i + 1 < len(value):
+        return value[:i] + value[i + 1] + value[i] + value[i + 2 :]
+    return value[:i] + data.draw(st.sampled_from("AZ9 .-/\u00a0x")) + value[i + 1 :]
+
+
+def stdnum_valid(kind: str, value: str) -> bool:
+    """stdnum's verdict on the value without spaces, dots and dashes (normalize_<kind>)."""
+    compact = re.sub(r"[\s.\-]", "", value)
+    if not compact:
+        return True  # blank: absent, not invalid
+    if kind == "siren":
+        return fr_siren.is_valid(compact)
+    if kind == "siret":
+        return fr_siret.is_valid(compact)
+    return re.match(r"[A-Z]{2}", compact.upper()) is not None and eu_vat.is_valid(compact)
+
+
+def check_against_stdnum(kind: str, values: list[str]) -> None:
+    mask = invalid_mask(pl.Series(values, dtype=pl.String), kind)  # type: ignore[arg-type]
+    expected = [not stdnum_valid(kind, v) for v in values]
+    assert mask.to_list() == expected, [
+        (v, m) for v, m, e in zip(values, mask.to_list(), expected, strict=True) if m != e
+    ]
+
+
+@given(data=st.data(), valid=st.lists(any_sirens, min_size=1, max_size=20))
+@settings(max_examples=150, deadline=None)
+def test_invalid_mask_siren_is_stdnum(data: st.DataObject, valid: list[str]) -> None:
+    mutated = [mutate(v, data) for v in valid]
+    noise = data.draw(st.lists(st.text(DIGITS + " A", max_size=12), max_size=5))
+    check_against_stdnum("siren", valid + mutated + noise)
+    assert not invalid_mask(pl.Series(valid), "siren").any()
+
+
+@given(data=st.data(), valid=st.lists(valid_sirets, min_size=1, max_size=20))
+@settings(max_examples=150, deadline=None)
+def test_invalid_mask_siret_is_stdnum(data: st.DataObject, valid: list[str]) -> None:
+    assert all(fr_siret.is_valid(v) for v in valid)
+    mutated = [mutate(v, data) for v in valid]
+    check_against_stdnum("siret", valid + mutated)
+    assert not invalid_mask(pl.Series(valid), "siret").any()
+    ints = pl.Series([int(v) for v in valid + mutated if v.isdigit() and v.isascii()])
+    expected = [not fr_siret.is_valid(str(v).zfill(14)) for v in ints.to_list()]
+    assert invalid_mask(ints, "siret").to_list() == expected
+
+
+@given(data=st.data(), valid=st.lists(valid_vats, min_size=1, max_size=20))
+@settings(max_examples=150, deadline=None)
+def test_invalid_mask_vat_is_stdnum(data: st.DataObject, valid: list[str]) -> None:
+    assert all(eu_vat.is_valid(v) for v in valid)
+    mutated = [mutate(v, data) for v in valid]
+    foreign = ["DE136695976", "BE0403019261", "de136695976", "XX123", "FRAB303265045"]
+    check_against_stdnum("vat", valid + mutated + foreign)
+    assert not invalid_mask(pl.Series(valid), "vat").any()
+
+
+@given(siren=any_sirens, key=st.integers(0, 99))
+@settings(max_examples=200, deadline=None)
+def test_french_vat_key_is_checked(siren: str, key: int) -> None:
+    vat = f"FR{key:02d}{siren}"
+    check_against_stdnum("vat", [vat])

@@ -14,6 +14,8 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from stdnum import luhn
+from stdnum.eu import vat as stdnum_vat
 from stdnum.fr import siren as stdnum_siren
 from stdnum.fr import siret as stdnum_siret
 
@@ -25,7 +27,7 @@ from encours.imports.canonical import (
     RowError,
 )
 from encours.imports.mapping import Mapping, MappingError, SourceOptions, load_mapping
-from encours.imports.tabular import FILE, ROW, _siren_ok, _siret_ok, parse_table
+from encours.imports.tabular import FILE, ROW, parse_table
 from encours.money import minor_digits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -782,19 +784,35 @@ def test_random_valid_rows_round_trip(
     assert got == rows
 
 
-@settings(max_examples=300, deadline=None)
-@given(
+NUMBERS = (
     st.text(alphabet="0123456789", min_size=9, max_size=9)
     | st.text(alphabet="0123456789", min_size=14, max_size=14)
     | st.text(alphabet="0123456789", min_size=5, max_size=5).map(lambda s: "356000000" + s)
+    | st.text(alphabet="0123456789", min_size=8, max_size=8).map(  # key + SIREN: valid VAT
+        lambda s: stdnum_siren.to_tva(s + luhn.calc_check_digit(s))
+    )
 )
-def test_siren_siret_checks_agree_with_stdnum(number: str) -> None:
-    frame = pl.DataFrame({"n": [number]})
-    siren_ok, siret_ok = frame.select(
-        _siren_ok(pl.col("n")).alias("a"), _siret_ok(pl.col("n")).alias("b")
-    ).row(0)
-    assert siren_ok == stdnum_siren.is_valid(number)
-    assert siret_ok == stdnum_siret.is_valid(number)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(NUMBERS, min_size=1, max_size=30))
+def test_siren_siret_vat_checks_agree_with_stdnum(tmp_path: Path, numbers: list[str]) -> None:
+    """Each number as a SIREN, a SIRET and a VAT number (FR + number) on its own row: the
+    rejected ones are exactly those python-stdnum rejects."""
+    lines = ["customer_id,name,siren,siret,vat_number"]
+    expected: list[tuple[int, str]] = []
+    for i, number in enumerate(numbers):
+        lines += [f"A{i},a,{number},,", f"B{i},b,,{number},", f"C{i},c,,,FR {number}"]
+        line = 2 + 3 * i
+        expected += [(line, "siren")] * (not stdnum_siren.is_valid(number))
+        expected += [(line + 1, "siret")] * (not stdnum_siret.is_valid(number))
+        expected += [(line + 2, "vat_number")] * (not stdnum_vat.is_valid("FR" + number))
+    path = tmp_path / "ids.csv"
+    path.write_text("\n".join(lines) + "\n")
+    batch = parse_table(path, "customers")
+    assert [(e.line, e.column) for e in batch.errors] == expected
 
 
 def test_row_error_values_are_clipped() -> None:

@@ -22,6 +22,10 @@ CUSTOMER_SCHEMA: dict[str, pl.DataType] = {
     "siren": pl.String(),
     "siret": pl.String(),
     "vat_number": pl.String(),
+    "address_line1": pl.String(),  # postal address (optional)
+    "address_line2": pl.String(),
+    "postal_code": pl.String(),  # kept as text (leading zeros)
+    "city": pl.String(),
     "country": pl.String(),
     "currency": pl.String(),
     "payment_terms": pl.String(),
@@ -108,6 +112,9 @@ class CanonicalBatch:
     payments: pl.DataFrame | None = None
     allocations: pl.DataFrame | None = None
     errors: list[RowError] = field(default_factory=list)
+    # The customer columns the source gives (None: all of them). An existing customer's
+    # other columns are left as they are: a file without addresses does not erase them.
+    customer_fields: frozenset[str] | None = None
 
 
 def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:

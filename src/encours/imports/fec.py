@@ -228,6 +228,8 @@ def parse_fec(
         payments=conform(payments, PAYMENT_SCHEMA),
         allocations=conform(allocations, ALLOCATION_SCHEMA),
         errors=errors,
+        # the label of the auxiliary account; the master data stay those of the customers file
+        customer_fields=frozenset({"name"}),
     )
 
 

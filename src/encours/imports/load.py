@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,8 +24,9 @@ import polars as pl
 from sqlalchemy import Connection, insert, update
 
 from encours.domain.allocation import allocate_fifo
-from encours.domain.identifiers import IdentifierKind, invalid_mask
+from encours.domain.identifiers import invalid_mask
 from encours.domain.terms import TermsError, due_dates
+from encours.i18n import _
 from encours.imports.canonical import (
     CUSTOMER_SCHEMA,
     DOCUMENT_SCHEMA,
@@ -46,10 +48,13 @@ from encours.store.schema import (
 )
 
 UnappliedPolicy = Literal["oldest_first", "keep"]
+# progress(stage, done, total): stage "validating" or "writing", rows done of the batch's total
+Progress = Callable[[str, int, int], None]
 SETTLEMENT_PREFIX = "SETTLE-"
 
 CUSTOMER_FIELDS = [
-    "name", "siren", "siret", "vat_number", "country", "currency", "payment_terms",
+    "name", "siren", "siret", "vat_number", "address_line1", "address_line2", "postal_code",
+    "city", "country", "currency", "payment_terms",
     "penalty_rate", "deposit_required", "retention_of_title", "credit_limit_minor",
     "segment", "account_owner", "collector", "is_consumer", "paperless_date",
 ]  # fmt: skip
@@ -101,52 +106,16 @@ def _jsonable(row: dict[str, object]) -> dict[str, object]:
     return json.loads(json.dumps(row, default=str))
 
 
-def _luhn(digits: pl.Expr, width: int) -> pl.Expr:
-    """Luhn check of strings of `width` ASCII digits (the caller checks the format)."""
-    total: pl.Expr = pl.lit(0, dtype=pl.Int32)
-    for i in range(width):
-        digit = digits.str.slice(i, 1).cast(pl.Int32, strict=False)
-        if (width - 1 - i) % 2:  # every second digit from the right is doubled
-            digit = digit * 2
-            digit = pl.when(digit > 9).then(digit - 9).otherwise(digit)
-        total = total + digit
-    return total % 10 == 0
+def batch_rows(batch: CanonicalBatch) -> int:
+    """The data rows of a parsed file: its good rows (customers, documents, payments) and
+    the lines with an error (the header and whole-file errors excepted)."""
+    frames = (batch.customers, batch.documents, batch.payments)
+    good = sum(frame.height for frame in frames if frame is not None)
+    return good + len({e.line for e in batch.errors if e.line > 1 and e.column != "(file)"})
 
 
-def _surely_valid(value: pl.Expr, kind: IdentifierKind) -> pl.Expr:
-    """True for the values in the canonical compact form whose check digits are right: the
-    identifiers that `invalid_mask` would accept (stdnum's rules for these exact forms).
-    Anything else (separators, Monaco or foreign VAT numbers, La Poste SIRETs, errors...)
-    is left to `invalid_mask`."""
-    if kind == "siren":
-        return value.str.contains(r"^[0-9]{9}$") & _luhn(value, 9)
-    if kind == "siret":
-        return (
-            value.str.contains(r"^[0-9]{14}$")
-            & ~value.str.starts_with("356000000")
-            & _luhn(value, 14)
-            & _luhn(value.str.slice(0, 9), 9)
-        )
-    siren = value.str.slice(4, 9)  # FR + 2-digit key + SIREN
-    key = value.str.slice(2, 2).cast(pl.Int64, strict=False)
-    return (
-        value.str.contains(r"^FR[0-9]{11}$")
-        & (value.str.slice(4, 3) != "000")
-        & _luhn(siren, 9)
-        & (key == (siren.cast(pl.Int64, strict=False) * 100 + 12) % 97)
-    )
-
-
-def _invalid_identifiers(values: pl.Series, kind: IdentifierKind) -> pl.Series:
-    """`invalid_mask(values, kind)`, with the well-formed valid values (nearly all of them)
-    recognised by vectorised checks first, so that only the others go through stdnum."""
-    if values.dtype != pl.String or values.len() == 0:
-        return invalid_mask(values, kind)
-    surely = values.to_frame("v").select(_surely_valid(pl.col("v"), kind).fill_null(False))
-    rest = values.to_frame("v").select(
-        pl.when(surely.to_series()).then(None).otherwise(pl.col("v")).alias(values.name)
-    )
-    return invalid_mask(rest.to_series(), kind).alias(values.name)
+def _no_progress(stage: str, done: int, total: int) -> None:
+    """The default progress callback: nothing to show."""
 
 
 class _Loader:
@@ -158,6 +127,7 @@ class _Loader:
         actor: str,
         skip_invalid: bool,
         unapplied: UnappliedPolicy,
+        progress: Progress = _no_progress,
     ) -> None:
         self.conn = conn
         self.batch = batch
@@ -173,6 +143,14 @@ class _Loader:
         # amounts allocated per invoice / payment / credit note (allocated).
         self._documents: pl.DataFrame | None = None
         self._allocated: dict[str, pl.DataFrame] = {}
+        self.progress = progress
+        self.total = batch_rows(batch)
+        self.done = {"validating": 0, "writing": 0}
+
+    def advance(self, stage: str, rows: int) -> None:
+        """Report `rows` more rows through `stage` (never beyond the batch's total)."""
+        self.done[stage] = min(self.total, self.done[stage] + rows)
+        self.progress(stage, self.done[stage], self.total)
 
     # -- errors ---------------------------------------------------------------------------
     def _error_frame(self, frame: pl.DataFrame, mask: pl.Series, column: str, expected: str,
@@ -219,13 +197,14 @@ class _Loader:
 
     # -- customers ------------------------------------------------------------------------
     def validate_customers(self, frame: pl.DataFrame) -> pl.DataFrame:
+        messages = {
+            "siren": _("a SIREN of 9 digits with a valid checksum"),
+            "siret": _("a SIRET of 14 digits with a valid checksum"),
+            "vat": _("an intra-EU VAT number with a valid checksum"),
+        }
         for kind, column in (("siren", "siren"), ("siret", "siret"), ("vat", "vat_number")):
-            expected = {
-                "siren": "a SIREN of 9 digits with a valid checksum",
-                "siret": "a SIRET of 14 digits with a valid checksum",
-                "vat": "an intra-EU VAT number with a valid checksum",
-            }[kind]
-            mask = _invalid_identifiers(frame[column], kind)  # type: ignore[arg-type]
+            expected = messages[kind]
+            mask = invalid_mask(frame[column], kind)  # type: ignore[arg-type]
             frame = self._error_frame(frame, mask, column, expected)
         return frame
 
@@ -244,12 +223,14 @@ class _Loader:
             {"id": pl.Int64(), "code": pl.String(),
              **{f: CUSTOMER_SCHEMA[f] for f in CUSTOMER_FIELDS}},
         )  # fmt: skip
+        given = self.batch.customer_fields
+        fields = [f for f in CUSTOMER_FIELDS if given is None or f in given]
         incoming = frame.rename({"customer_id": "code"}).select(["code", *CUSTOMER_FIELDS])
         joined = incoming.join(existing, on="code", how="left", suffix="_db")
         new = joined.filter(pl.col("id").is_null())
         old = joined.filter(pl.col("id").is_not_null())
         changed_mask = pl.any_horizontal(
-            [pl.col(f).ne_missing(pl.col(f"{f}_db")) for f in CUSTOMER_FIELDS]
+            [pl.lit(False), *[pl.col(f).ne_missing(pl.col(f"{f}_db")) for f in fields]]
         )
         changed = old.filter(changed_mask)
         if new.height:
@@ -261,7 +242,7 @@ class _Loader:
             insert_frame(self.conn, Customer.__table__, rows)
         table = Customer.__table__
         for row in changed.iter_rows(named=True):
-            before = {f: row[f"{f}_db"] for f in CUSTOMER_FIELDS if row[f] != row[f"{f}_db"]}
+            before = {f: row[f"{f}_db"] for f in fields if row[f] != row[f"{f}_db"]}
             after = {f: row[f] for f in before}
             self.conn.execute(
                 update(table).where(table.c.id == row["id"]).values(**after, updated_at=self.now)
@@ -384,7 +365,7 @@ class _Loader:
                             line,
                             "due_date",
                             "",
-                            f"a due date (terms not understood: {exc})",
+                            _("a due date (terms not understood: {error})").format(error=exc),
                         )
                     )
                 return frame.filter(pl.col("due_date").is_not_null())
@@ -628,7 +609,7 @@ class _Loader:
             frame,
             frame["customer_pk"].is_null(),
             "customer_id",
-            "a customer id known to the ledger (import customers first)",
+            _("a customer id known to the ledger (import customers first)"),
         )
         docs = self.document_ids().select(  # columns first: only those are copied
             pl.col("number").alias("invoice_number"), pl.col("id").alias("invoice_id"),
@@ -638,15 +619,15 @@ class _Loader:
         frame = frame.join(docs, on="invoice_number", how="left")
         unknown = frame["invoice_number"].is_not_null() & frame["invoice_id"].is_null()
         frame = self._error_frame(frame, unknown, "invoice_number",
-                                  "an invoice number known to the ledger")  # fmt: skip
+                                  _("an invoice number known to the ledger"))  # fmt: skip
         frame = self._error_frame(
             frame, (frame["invoice_id"].is_not_null()
                     & (frame["invoice_customer"] != frame["customer_pk"])).fill_null(False),
-            "invoice_number", "an invoice of the same customer")  # fmt: skip
+            "invoice_number", _("an invoice of the same customer"))  # fmt: skip
         frame = self._error_frame(
             frame, (frame["invoice_id"].is_not_null()
                     & (frame["invoice_currency"] != frame["currency"])).fill_null(False),
-            "currency", "the currency of the invoice paid")  # fmt: skip
+            "currency", _("the currency of the invoice paid"))  # fmt: skip
         return frame
 
     def write_payments(self, frame: pl.DataFrame) -> tuple[int, int, int]:
@@ -811,8 +792,10 @@ class _Loader:
         customers = batch.customers
         documents = batch.documents
         payments = batch.payments
+        self.advance("validating", len({e.line for e in self.errors if e.line > 1}))
         if customers is not None:
             customers = self.validate_customers(conform(customers, CUSTOMER_SCHEMA))
+            self.advance("validating", customers.height)
         self._check()
         customers = self._drop_bad_lines(customers)
         documents = self._drop_bad_lines(documents)
@@ -821,27 +804,35 @@ class _Loader:
         if customers is not None and customers.height:
             ins, upd, same = self.write_customers(customers)
             report.count("customers", ins, upd, same)
+            self.advance("writing", customers.height)
         if documents is not None and documents.height:
             documents = conform(documents, DOCUMENT_SCHEMA)
             created = self.ensure_customers(documents)
             documents = self.prepare_documents(documents)
+            self.advance("validating", documents.height)
             self._check()
             documents = self._drop_bad_lines(documents)
             ins, upd, same = self.write_documents(documents)
             report.count("documents", ins, upd, same)
             report.count("customers", created, 0, 0)
+            self.advance("writing", documents.height // 2)  # then what the documents settle
             self.apply_credit_notes(documents)
             self.apply_settlements(documents)
+            self.advance("writing", documents.height - documents.height // 2)
         if payments is not None and payments.height:
             payments = self.validate_payments(conform(payments, PAYMENT_SCHEMA))
+            self.advance("validating", payments.height)
             self._check()
             payments = self._drop_bad_lines(payments)
             ins, upd, same = self.write_payments(payments)
             report.count("payments", ins, upd, same)
+            self.advance("writing", payments.height)
         if batch.allocations is not None and batch.allocations.height:
             self.write_allocations(batch.allocations)
         if self.audit_rows:
             self.conn.execute(insert(AuditEntry.__table__), self.audit_rows)
+        self.advance("validating", self.total)  # every row is through (bad rows included)
+        self.advance("writing", self.total)
 
 
 PRIMARY = {"customers": "customers", "invoices": "documents", "payments": "payments"}
@@ -856,9 +847,14 @@ def load_batch(
     actor: str = "cli",
     skip_invalid: bool = False,
     unapplied: UnappliedPolicy = "oldest_first",
+    progress: Progress | None = None,
 ) -> ImportReport:
-    """Write `batch` through `conn` (the caller's transaction). Raises ImportRejected."""
-    loader = _Loader(conn, batch, kind, actor, skip_invalid, unapplied)
+    """Write `batch` through `conn` (the caller's transaction). Raises ImportRejected.
+
+    `progress(stage, done, total)` is called as the rows go through the stages "validating"
+    then "writing" (`done` rows of `total`, the batch's rows: `batch_rows`), each ending at
+    the total when the batch is loaded."""
+    loader = _Loader(conn, batch, kind, actor, skip_invalid, unapplied, progress or _no_progress)
     report = ImportReport(kind=kind, source=batch.source)
     loader.run(report)
     report.errors = sorted(loader.errors, key=lambda e: (e.line, e.column))

@@ -38,6 +38,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
+from encours.i18n import _
+
 Kind = Literal["customers", "invoices", "payments"]
 KINDS: tuple[str, ...] = ("customers", "invoices", "payments")
 
@@ -66,6 +68,10 @@ INPUT_COLUMNS: dict[str, dict[str, ColumnType]] = {
         "siren": "siren",
         "siret": "siret",
         "vat_number": "vat",
+        "address_line1": "text",
+        "address_line2": "text",
+        "postal_code": "id",
+        "city": "text",
         "country": "text",
         "currency": "currency",
         "payment_terms": "text",
@@ -198,11 +204,17 @@ def load_mapping(path: Path) -> Mapping:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
-        raise MappingError(f"{path}: cannot read the mapping file: {exc.strerror or exc}") from exc
+        raise MappingError(
+            _("{path}: cannot read the mapping file: {error}").format(
+                path=path, error=exc.strerror or exc
+            )
+        ) from exc
     except UnicodeDecodeError as exc:
-        raise MappingError(f"{path}: a mapping file must be UTF-8 text") from exc
+        raise MappingError(
+            _("{path}: a mapping file must be UTF-8 text").format(path=path)
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"{path}: invalid TOML: {exc}") from exc
+        raise MappingError(_("{path}: invalid TOML: {error}").format(path=path, error=exc)) from exc
     return mapping_from_dict(data, name=str(path))
 
 
@@ -214,25 +226,32 @@ def mapping_from_dict(data: dict[str, Any], name: str = "<mapping>") -> Mapping:
 
     for key in data:
         if key not in _TOP_KEYS:
-            raise fail(key, f"unknown key (expected one of: {', '.join(_TOP_KEYS)})")
+            raise fail(
+                key, _("unknown key (expected one of: {keys})").format(keys=", ".join(_TOP_KEYS))
+            )
 
     kind = data.get("kind")
     if kind is not None and kind not in KINDS:
-        raise fail("kind", f"got {kind!r}, expected one of: {', '.join(KINDS)}")
+        raise fail(
+            "kind", _("got {value!r}, expected one of: {choices}").format(
+                value=kind, choices=", ".join(KINDS))
+        )  # fmt: skip
     known = INPUT_COLUMNS[kind] if kind else ALL_COLUMNS
 
     def table(key: str) -> dict[str, Any]:
         value = data.get(key, {})
         if not isinstance(value, dict):
-            raise fail(key, "expected a table, e.g. [" + key + "]")
+            raise fail(key, _("expected a table, e.g. [{key}]").format(key=key))
         return value
 
     def column(section: str, canonical: str) -> ColumnType:
         if canonical not in known:
-            what = f"{kind} columns" if kind else "canonical columns"
+            what = _("{kind} columns").format(kind=kind) if kind else _("canonical columns")
             raise fail(
                 f"{section}.{canonical}",
-                f"unknown canonical column (the {what} are: {', '.join(known)})",
+                _("unknown canonical column (the {what} are: {columns})").format(
+                    what=what, columns=", ".join(known)
+                ),
             )
         return known[canonical]
 
@@ -242,20 +261,22 @@ def mapping_from_dict(data: dict[str, Any], name: str = "<mapping>") -> Mapping:
     for canonical, source_name in table("columns").items():
         column("columns", canonical)
         if not isinstance(source_name, str) or not source_name.strip():
-            raise fail(f"columns.{canonical}", "expected the source column name (a string)")
+            raise fail(f"columns.{canonical}", _("expected the source column name (a string)"))
         columns[canonical] = source_name.strip()
 
     date_formats: dict[str, str] = {}
     for canonical, fmt in table("date_formats").items():
         if column("date_formats", canonical) != "date":
-            raise fail(f"date_formats.{canonical}", "not a date column")
+            raise fail(f"date_formats.{canonical}", _("not a date column"))
         date_formats[canonical] = _check_date_format(fmt, f"date_formats.{canonical}", fail)
 
     values: dict[str, dict[str, str | None]] = {}
     for canonical, value_map in table("values").items():
         ctype = column("values", canonical)
         if not isinstance(value_map, dict):
-            raise fail(f"values.{canonical}", "expected a table of source value = canonical value")
+            raise fail(
+                f"values.{canonical}", _("expected a table of source value = canonical value")
+            )
         values[canonical] = {
             str(src).strip(): _canonical_value(val, ctype, f"values.{canonical}.{src}", fail)
             for src, val in value_map.items()
@@ -265,10 +286,10 @@ def mapping_from_dict(data: dict[str, Any], name: str = "<mapping>") -> Mapping:
     for canonical, value in table("constants").items():
         ctype = column("constants", canonical)
         if canonical in columns:
-            raise fail(f"constants.{canonical}", "also mapped in [columns]: choose one")
+            raise fail(f"constants.{canonical}", _("also mapped in [columns]: choose one"))
         text = _canonical_value(value, ctype, f"constants.{canonical}", fail)
         if text is None:
-            raise fail(f"constants.{canonical}", "a constant cannot be empty")
+            raise fail(f"constants.{canonical}", _("a constant cannot be empty"))
         constants[canonical] = text
 
     return Mapping(
@@ -285,65 +306,88 @@ def mapping_from_dict(data: dict[str, Any], name: str = "<mapping>") -> Mapping:
 def _source_options(section: dict[str, Any], fail: Any) -> SourceOptions:
     for key in section:
         if key not in _SOURCE_KEYS:
-            raise fail(f"source.{key}", f"unknown key (expected one of: {', '.join(_SOURCE_KEYS)})")
+            raise fail(
+                f"source.{key}",
+                _("unknown key (expected one of: {keys})").format(keys=", ".join(_SOURCE_KEYS)),
+            )
 
     def text(key: str) -> str | None:
         value = section.get(key)
         if value is not None and not isinstance(value, str):
-            raise fail(f"source.{key}", f"expected a string, got {value!r}")
+            raise fail(f"source.{key}", _("expected a string, got {value!r}").format(value=value))
         return value
 
     separator = text("separator")
     if separator is not None:
         if separator not in SEPARATORS:
-            raise fail("source.separator", f'got {separator!r}, expected one of: , ; | "tab"')
+            raise fail(
+                "source.separator",
+                _('got {value!r}, expected one of: , ; | "tab"').format(value=separator),
+            )
         separator = SEPARATORS[separator]
     encoding = text("encoding")
     if encoding is not None:
         if encoding.lower() not in ENCODINGS:
-            raise fail("source.encoding", f"got {encoding!r}, expected utf-8 or cp1252")
+            raise fail(
+                "source.encoding",
+                _("got {value!r}, expected utf-8 or cp1252").format(value=encoding),
+            )
         encoding = ENCODINGS[encoding.lower()]
     decimal = text("decimal")
     if decimal is not None and decimal not in (".", ","):
-        raise fail("source.decimal", f'got {decimal!r}, expected "." or ","')
+        raise fail("source.decimal", _('got {value!r}, expected "." or ","').format(value=decimal))
     thousands = text("thousands") or ""
     if len(thousands) > 1 or thousands.isdigit() or thousands in ("+", "-"):
         raise fail(
-            "source.thousands", f'got {thousands!r}, expected one character, e.g. " " or "."'
+            "source.thousands",
+            _('got {value!r}, expected one character, e.g. " " or "."').format(value=thousands),
         )
     if thousands and thousands == decimal:
-        raise fail("source.thousands", "the same as the decimal separator")
+        raise fail("source.thousands", _("the same as the decimal separator"))
     if thousands in (".", ",") and decimal is None:
         other = "," if thousands == "." else "."
-        raise fail("source.thousands", f'with thousands = "{thousands}", set decimal = "{other}"')
+        raise fail(
+            "source.thousands",
+            _('with thousands = "{thousands}", set decimal = "{decimal}"').format(
+                thousands=thousands, decimal=other
+            ),
+        )
     date_format = text("date_format")
     if date_format is not None:
         date_format = _check_date_format(date_format, "source.date_format", fail)
     sheet = text("sheet")
     skip_rows = section.get("skip_rows", 0)
     if not isinstance(skip_rows, int) or isinstance(skip_rows, bool) or skip_rows < 0:
-        raise fail("source.skip_rows", f"expected a whole number >= 0, got {skip_rows!r}")
+        raise fail(
+            "source.skip_rows",
+            _("expected a whole number >= 0, got {value!r}").format(value=skip_rows),
+        )
     return SourceOptions(separator, encoding, decimal, thousands, date_format, sheet, skip_rows)
 
 
 def _check_date_format(fmt: Any, key: str, fail: Any) -> str:
     """A strftime format must round-trip a date (so it has a day, a month and a year)."""
     if not isinstance(fmt, str) or "%" not in fmt:
-        raise fail(key, f'expected a strftime format such as "%d/%m/%Y", got {fmt!r}')
+        raise fail(
+            key, _('expected a strftime format such as "%d/%m/%Y", got {value!r}').format(value=fmt)
+        )
     sample = dt.datetime(2024, 1, 31, 13, 45, 30)
     try:
         back = dt.datetime.strptime(sample.strftime(fmt), fmt)
     except ValueError:
         back = None
     if back is None or back.date() != sample.date():
-        raise fail(key, f"{fmt!r} is not a date format with a day, a month and a year")
+        raise fail(
+            key,
+            _("{value!r} is not a date format with a day, a month and a year").format(value=fmt),
+        )
     return fmt
 
 
 def _canonical_value(value: Any, ctype: ColumnType, key: str, fail: Any) -> str | None:
     """Normalise a TOML value given for a canonical column to canonical text (None = empty)."""
     if isinstance(value, (dict, list)):
-        raise fail(key, f"expected a single value, got {value!r}")
+        raise fail(key, _("expected a single value, got {value!r}").format(value=value))
     if isinstance(value, dt.datetime):
         value = value.date()
     if ctype == "bool":
@@ -353,9 +397,9 @@ def _canonical_value(value: Any, ctype: ColumnType, key: str, fail: Any) -> str 
             return None
         if isinstance(value, str) and value.strip().lower() in BOOL_WORDS:
             return "true" if BOOL_WORDS[value.strip().lower()] else "false"
-        raise fail(key, f"expected true or false, got {value!r}")
+        raise fail(key, _("expected true or false, got {value!r}").format(value=value))
     if isinstance(value, bool):
-        raise fail(key, f"expected a string, got {value!r}")
+        raise fail(key, _("expected a string, got {value!r}").format(value=value))
     if ctype == "date":
         if isinstance(value, dt.date):
             return value.isoformat()
@@ -366,9 +410,14 @@ def _canonical_value(value: Any, ctype: ColumnType, key: str, fail: Any) -> str 
                 return dt.date.fromisoformat(value.strip()).isoformat()
             except ValueError:
                 pass
-        raise fail(key, f"expected a date (2024-01-31, a TOML date or a string), got {value!r}")
+        raise fail(
+            key,
+            _("expected a date (2024-01-31, a TOML date or a string), got {value!r}").format(
+                value=value
+            ),
+        )
     if isinstance(value, dt.date | dt.time):
-        raise fail(key, f"expected a string, got a date/time {value!r}")
+        raise fail(key, _("expected a string, got a date/time {value!r}").format(value=value))
     text = repr(value) if isinstance(value, float) else str(value).strip()
     if text == "":
         return None
@@ -378,19 +427,27 @@ def _canonical_value(value: Any, ctype: ColumnType, key: str, fail: Any) -> str 
         except InvalidOperation:
             number = None
         if number is None or not number.is_finite() or number < 0:
-            raise fail(key, f'expected a decimal number >= 0 such as "100.00", got {value!r}')
+            raise fail(
+                key,
+                _('expected a decimal number >= 0 such as "100.00", got {value!r}').format(
+                    value=value
+                ),
+            )
         return format(number, "f")
     if ctype == "currency":
         code = text.upper()
         if not re.fullmatch(r"[A-Z]{3}", code):
-            raise fail(key, f"expected a 3-letter ISO 4217 currency code, got {value!r}")
+            raise fail(
+                key,
+                _("expected a 3-letter ISO 4217 currency code, got {value!r}").format(value=value),
+            )
         return code
     if ctype == "document_type":
         if text.lower() not in DOCUMENT_TYPES:
-            raise fail(key, f"expected invoice or credit_note, got {value!r}")
+            raise fail(key, _("expected invoice or credit_note, got {value!r}").format(value=value))
         return DOCUMENT_TYPES[text.lower()]
     if ctype == "channel":
         if text.lower() not in CHANNELS:
-            raise fail(key, f"expected paper or electronic, got {value!r}")
+            raise fail(key, _("expected paper or electronic, got {value!r}").format(value=value))
         return CHANNELS[text.lower()]
     return text

@@ -21,7 +21,8 @@ XLSX: openpyxl in read-only mode; `_line` is the sheet row number; date cells ar
 dates whatever the date format, numbers are read as Excel shows them (15 significant digits).
 
 Values are parsed and checked with polars expressions on whole columns (the VAT numbers of a
-customers file are checked with python-stdnum, once per distinct value); the messages are
+customers file are checked with `encours.domain.identifiers.invalid_mask`: python-stdnum's
+verdict, vectorised); the messages are
 written for the bad rows only. Rows repeating a key (invoice number, payment id, customer
 id) are dropped when identical to the first one, reported otherwise.
 """
@@ -39,6 +40,8 @@ from typing import Any, Literal
 
 import polars as pl
 
+from encours.domain.identifiers import invalid_mask
+from encours.i18n import _
 from encours.imports.canonical import (
     CUSTOMER_SCHEMA,
     DOCUMENT_SCHEMA,
@@ -76,17 +79,13 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "payments": PAYMENT_SCHEMA,
 }
 KEYS = {"customers": "customer_id", "invoices": "invoice_number", "payments": "payment_id"}
-_KEY_LABELS = {
-    "customer_id": "customer id",
-    "invoice_number": "invoice number",
-    "payment_id": "payment id",
-}
 _SEPARATOR_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 _XLSX_SUFFIXES = (".xlsx", ".xlsm")
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"
 _BOM = b"\xef\xbb\xbf"
 
+# The `expected` texts of the RowErrors are English msgids, translated when the file is read.
 REQUIRED_MSG = "a value (this column is required)"
 BOOL_MSG = "a boolean: true/false, yes/no, 1/0, oui/non"
 CURRENCY_MSG = "a 3-letter ISO 4217 currency code such as EUR"
@@ -97,6 +96,7 @@ SIREN_MSG = "a SIREN: 9 digits with a valid check digit"
 SIRET_MSG = "a SIRET: 14 digits with a valid check digit"
 VAT_MSG = "an intra-EU VAT number such as FR40303265045"
 EMAIL_MSG = "an email address"
+HEADER_AND_ROW_MSG = "a header line and at least one row"
 MIN_YEAR, MAX_YEAR = 1900, 2199
 MAX_INTEGER_DIGITS = 15  # amounts below 10**15 (Int64 minor units stay exact)
 
@@ -162,7 +162,7 @@ def parse_table(
             source: _CsvSource | _XlsxSource = _XlsxSource(data, file, options)
         elif data.startswith(_OLE_MAGIC) or path.suffix.lower() == ".xls":
             raise _FileProblem(
-                RowError(file, 1, FILE, "", "a CSV or XLSX file (save the .xls file as .xlsx)")
+                RowError(file, 1, FILE, "", _("a CSV or XLSX file (save the .xls file as .xlsx)"))
             )
         else:
             source = _CsvSource(data, file, options)
@@ -178,6 +178,12 @@ def parse_table(
     if ctx.structural:
         frame = frame.clear()
     setattr(batch, frame_attr, frame)
+    if kind == "customers":
+        batch.customer_fields = frozenset(  # canonical names: amounts in minor units
+            f"{c}_minor" if ctx.spec[c] == "amount" else c
+            for c in ctx.spec
+            if c in ctx.sources or c in ctx.constants
+        )
     order = {name: i for i, name in enumerate(INPUT_COLUMNS[kind])}
     errors.sort(key=lambda e: (e.line, order.get(e.column.split(" ")[0], -1)))
     batch.errors = errors
@@ -186,7 +192,11 @@ def parse_table(
 
 def _check_mapping_kind(mapping: Mapping, kind: str) -> None:
     if mapping.kind is not None and mapping.kind != kind:
-        raise MappingError(f"{mapping.name}: kind = {mapping.kind!r}, but importing {kind}")
+        raise MappingError(
+            _("{mapping}: kind = {kind!r}, but importing {importing}").format(
+                mapping=mapping.name, kind=mapping.kind, importing=kind
+            )
+        )
     sections = {
         "columns": mapping.columns,
         "date_formats": mapping.date_formats,
@@ -197,9 +207,14 @@ def _check_mapping_kind(mapping: Mapping, kind: str) -> None:
         for column in table:
             if column not in INPUT_COLUMNS[kind]:
                 raise MappingError(
-                    f"{mapping.name}: {section}.{column}: not a column of {kind} "
-                    f"(the {kind} columns are: {', '.join(INPUT_COLUMNS[kind])})"
-                )
+                    _(
+                        "{mapping}: {key}: not a column of {kind} "
+                        "(the {kind} columns are: {columns})"
+                    ).format(
+                        mapping=mapping.name, key=f"{section}.{column}", kind=kind,
+                        columns=", ".join(INPUT_COLUMNS[kind]),
+                    )
+                )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------
@@ -224,7 +239,7 @@ class _CsvSource:
             lines = lines.filter(pl.col("_line") > options.skip_rows)
         first = lines.filter(pl.col("text").str.contains(r"\S")).head(1)
         if first.height == 0:
-            raise _FileProblem(RowError(file, 1, FILE, "", "a header line and at least one row"))
+            raise _FileProblem(RowError(file, 1, FILE, "", _(HEADER_AND_ROW_MSG)))
         self.separator = options.separator or _detect_separator(first["text"][0])
         records = _records(lines, self.separator) if self.has_quotes else lines
         records = records.filter(pl.col("text").str.contains(r"\S"))
@@ -236,7 +251,7 @@ class _CsvSource:
         if self.records.height == 0:
             raise _FileProblem(
                 RowError(file, self.header_line, FILE, _clip(header_text),
-                         "a header line and at least one row")
+                         _(HEADER_AND_ROW_MSG))
             )  # fmt: skip
 
     def _utf8(self, data: bytes, encoding: str | None) -> bytes:
@@ -247,18 +262,20 @@ class _CsvSource:
             if data.isascii():
                 return data
             try:
-                _, found = decode_bytes(data, self.file)
+                _decoded, found = decode_bytes(data, self.file)
             except EncodingError as exc:
                 cause = exc.__cause__
                 start = cause.start if isinstance(cause, UnicodeDecodeError) else 0
-                raise self._encoding_problem(data, start, "UTF-8 or CP1252 text") from exc
+                raise self._encoding_problem(data, start, _("UTF-8 or CP1252 text")) from exc
             if found == "utf-8":
                 return data
             encoding = found
         try:
             text = data.decode(encoding)
         except UnicodeDecodeError as exc:
-            raise self._encoding_problem(data, exc.start, f"{encoding} text") from exc
+            raise self._encoding_problem(
+                data, exc.start, _("{encoding} text").format(encoding=encoding)
+            ) from exc
         return data if encoding == "utf-8" else text.encode("utf-8")
 
     def _encoding_problem(self, data: bytes, start: int, expected: str) -> _FileProblem:
@@ -266,7 +283,8 @@ class _CsvSource:
         return _FileProblem(
             RowError(
                 self.file, line, FILE, f"byte 0x{data[start]:02x}",
-                f"{expected} (set [source] encoding in a mapping for another encoding)",
+                _("{expected} (set [source] encoding in a mapping for another encoding)")
+                .format(expected=expected),
             )
         )  # fmt: skip
 
@@ -365,26 +383,28 @@ class _CsvSource:
             (pl.col("_ok") & (pl.col("_count") > n) & ~extra_filled).alias("_fine")
         )
         sep = _SEPARATOR_NAMES.get(self.separator, repr(self.separator))
+        if self.separator == "\t":
+            sep = _("tab")
+        unclosed_msg = _(
+            'a closing quote (") for the quoted field opened on this line, and no '
+            "character between a closing quote and the next separator"
+        )
+        quotes_msg = _(
+            'well-formed quotes: a field is either entirely in quotes (with "" for a '
+            "quote inside) or has no quote at its start"
+        )
+        fields_msg = _("{n} fields separated by {sep} as in the header (line {line}), got {got}")
         for line, text, is_ok, unclosed, fields in (
             odd.filter(~pl.col("_fine"))
             .select("_line", "_text", "_ok", "_unclosed", "_count")
             .iter_rows()
         ):
             if not is_ok and unclosed:
-                expected = (
-                    'a closing quote (") for the quoted field opened on this line, and no '
-                    "character between a closing quote and the next separator"
-                )
+                expected = unclosed_msg
             elif not is_ok:
-                expected = (
-                    'well-formed quotes: a field is either entirely in quotes (with "" for a '
-                    "quote inside) or has no quote at its start"
-                )
+                expected = quotes_msg
             else:
-                expected = (
-                    f"{n} fields separated by {sep} as in the header "
-                    f"(line {self.header_line}), got {fields}"
-                )
+                expected = fields_msg.format(n=n, sep=sep, line=self.header_line, got=fields)
             self.errors.append(RowError(self.file, line, ROW, _clip(text), expected))
         dropped = where.filter(~odd["_fine"])
         return pl.repeat(True, rows.height, eager=True).scatter(dropped, False)
@@ -509,14 +529,15 @@ class _XlsxSource:
             book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
             raise _FileProblem(
-                RowError(file, 1, FILE, "", "an XLSX workbook (Excel 2007 or later)")
+                RowError(file, 1, FILE, "", _("an XLSX workbook (Excel 2007 or later)"))
             ) from exc
         try:
             if options.sheet is not None:
                 if options.sheet not in book.sheetnames:
                     raise _FileProblem(
                         RowError(file, 1, FILE, options.sheet,
-                                 f"a sheet named so (the sheets are: {', '.join(book.sheetnames)})")
+                                 _("a sheet named so (the sheets are: {sheets})").format(
+                                     sheets=", ".join(book.sheetnames)))
                     )  # fmt: skip
                 sheet = book[options.sheet]
             else:
@@ -530,12 +551,18 @@ class _XlsxSource:
             raise
         except Exception as exc:  # a damaged workbook: openpyxl raises many kinds of errors
             raise _FileProblem(
-                RowError(file, 1, FILE, "", f"a readable XLSX workbook ({exc.__class__.__name__})")
+                RowError(
+                    file,
+                    1,
+                    FILE,
+                    "",
+                    _("a readable XLSX workbook ({error})").format(error=exc.__class__.__name__),
+                )
             ) from exc
         finally:
             book.close()
         if len(rows) < 2:
-            raise _FileProblem(RowError(file, 1, FILE, "", "a header line and at least one row"))
+            raise _FileProblem(RowError(file, 1, FILE, "", _(HEADER_AND_ROW_MSG)))
         self.header_line, header = rows[0]
         names = ["" if v is None else _cell_text(v).strip() for v in header]
         while names and not names[-1]:
@@ -546,12 +573,12 @@ class _XlsxSource:
 
     def extract(self, sources: dict[str, int]) -> pl.DataFrame:
         columns: dict[str, pl.Series] = {
-            "_line": pl.Series("_line", [n for n, _ in self.rows], dtype=pl.Int64)
+            "_line": pl.Series("_line", [n for n, _row in self.rows], dtype=pl.Int64)
         }
         for name, i in sources.items():
             texts: list[str | None] = []
             dates: list[dt.date | None] = []
-            for _, row in self.rows:
+            for _number, row in self.rows:
                 value = row[i] if i < len(row) else None
                 if isinstance(value, dt.datetime):
                     dates.append(value.date())
@@ -635,19 +662,25 @@ class _Context:
             if len(found) > 1:
                 ctx.errors.append(
                     RowError(file, header_line, ctx.labels[column], name,
-                             f"a single column named {name!r} (it appears {len(found)} times)")
+                             _("a single column named {name!r} (it appears {n} times)").format(
+                                 name=name, n=len(found)))
                 )  # fmt: skip
                 ctx.structural = True
             elif found:
                 ctx.sources[column] = found[0]
             elif explicit or column in REQUIRED[kind]:
-                where = f" (mapped to {column} by {mapping.name})" if explicit and mapping else ""
+                where = ""
+                if explicit and mapping:
+                    where = _(" (mapped to {column} by {mapping})").format(
+                        column=column, mapping=mapping.name
+                    )
                 hint = ""
                 if not explicit and mapping is not None:
-                    hint = " (or a [columns] or [constants] entry in the mapping)"
+                    hint = _(" (or a [columns] or [constants] entry in the mapping)")
                 ctx.errors.append(
                     RowError(file, header_line, ctx.labels[column], "",
-                             f"a column named {name!r}{where}{hint}")
+                             _("a column named {name!r}{where}{hint}").format(
+                                 name=name, where=where, hint=hint))
                 )  # fmt: skip
                 ctx.structural = True
         return ctx
@@ -759,6 +792,16 @@ def _validate(
         stage.append(parsed.alias(f"__p_{column}"))
     if stage:
         frame = frame.with_columns(stage)
+    # identifiers: python-stdnum's verdict, vectorised (stdnum sees only the odd values)
+    identifiers = [c for c in present if spec[c] in ("siren", "siret", "vat")]
+    if identifiers:
+        frame = frame.with_columns(
+            (
+                invalid_mask(frame[f"__p_{c}"], spec[c])  # type: ignore[arg-type]
+                | (frame[f"__p_{c}"] == "").fill_null(False)  # nothing but separators
+            ).alias(f"__x_{c}")
+            for c in identifiers
+        )
 
     # 5. values and error codes
     values: dict[str, pl.Expr] = {"currency": pl.col("__v_currency")}
@@ -787,12 +830,8 @@ def _validate(
             ok = p.str.contains(r"^\d+(\.\d+)?$")
             values[column] = pl.when(ok).then(p)
             bad_when_set = ~ok
-        elif ctype in ("siren", "siret"):
-            ok = _siren_ok(p) if ctype == "siren" else _siret_ok(p)
-            values[column] = pl.when(ok).then(p)
-            bad_when_set = ~ok
-        elif ctype == "vat":
-            ok = p.is_in(list(_valid_vat_numbers(frame[f"__p_{column}"])))
+        elif ctype in ("siren", "siret", "vat"):
+            ok = ~pl.col(f"__x_{column}")
             values[column] = pl.when(ok).then(p)
             bad_when_set = ~ok
         elif ctype == "email":
@@ -897,10 +936,10 @@ def _amount_value(parts: pl.Expr, *, positive: bool) -> tuple[pl.Expr, list[tupl
 
 def _date_message(fmt: str) -> str:
     if fmt == ISO_DATE:
-        return "a date in the ISO format YYYY-MM-DD (e.g. 2024-01-31)"
+        return _("a date in the ISO format YYYY-MM-DD (e.g. 2024-01-31)")
     human = re.sub(r"%.", lambda m: _DATE_WORDS.get(m.group(0), m.group(0)), fmt)
     example = dt.datetime(2024, 1, 31, 13, 45, 30).strftime(fmt)
-    return f"a date in the format {human} (e.g. {example})"
+    return _("a date in the format {format} (e.g. {example})").format(format=human, example=example)
 
 
 _DATE_WORDS = {
@@ -908,17 +947,20 @@ _DATE_WORDS = {
     "%H": "hh", "%M": "mm", "%S": "ss", "%j": "DDD", "%%": "%",
 }  # fmt: skip
 
-_STATIC_MESSAGES: dict[str, str] = {
-    "bool": BOOL_MSG,
-    "currency": CURRENCY_MSG,
-    "document_type": DOCUMENT_TYPE_MSG,
-    "channel": CHANNEL_MSG,
-    "rate": RATE_MSG,
-    "siren": SIREN_MSG,
-    "siret": SIRET_MSG,
-    "vat": VAT_MSG,
-    "email": EMAIL_MSG,
-}
+
+def _static_messages() -> dict[str, str]:
+    """The `expected` text of each column type whose message depends on nothing else."""
+    return {
+        "bool": _(BOOL_MSG),
+        "currency": _(CURRENCY_MSG),
+        "document_type": _(DOCUMENT_TYPE_MSG),
+        "channel": _(CHANNEL_MSG),
+        "rate": _(RATE_MSG),
+        "siren": _(SIREN_MSG),
+        "siret": _(SIRET_MSG),
+        "vat": _(VAT_MSG),
+        "email": _(EMAIL_MSG),
+    }
 
 
 def _messages(bad: pl.DataFrame, codes: dict[str, pl.Expr], ctx: _Context) -> list[RowError]:
@@ -926,10 +968,14 @@ def _messages(bad: pl.DataFrame, codes: dict[str, pl.Expr], ctx: _Context) -> li
     mapping, options = ctx.mapping, ctx.mapping.source if ctx.mapping else SourceOptions()
     hints = []
     if options.decimal:
-        hints.append(f"decimal separator {options.decimal!r}")
+        hints.append(_("decimal separator {separator!r}").format(separator=options.decimal))
     if options.thousands:
-        hints.append(f"thousands separator {options.thousands!r}")
+        hints.append(_("thousands separator {separator!r}").format(separator=options.thousands))
     hint = f" ({', '.join(hints)})" if hints else ""
+    static = _static_messages()
+    required = _(REQUIRED_MSG)
+    amount_msg = _("{what} with at most {digits} decimals{hint}")
+    positive, non_negative = _("a positive amount"), _("an amount >= 0")
     extra = [c for c in ("__digits", "__v_currency", "__v_issue_date", "__v_siren") if c in bad]
     errors: list[RowError] = []
     for column in codes:
@@ -944,56 +990,30 @@ def _messages(bad: pl.DataFrame, codes: dict[str, pl.Expr], ctx: _Context) -> li
         for row in rows.iter_rows(named=True):
             code = row["__code"]
             if code == 1:
-                expected = REQUIRED_MSG
+                expected = required
             elif ctype == "amount":
-                digits = row["__digits"]
-                what = "a positive amount" if column == "amount" else "an amount >= 0"
-                expected = f"{what} with at most {digits} decimals{hint}"
+                what = positive if column == "amount" else non_negative
+                expected = amount_msg.format(what=what, digits=row["__digits"], hint=hint)
                 if code == 3:
-                    expected += f", below 10^{MAX_INTEGER_DIGITS}"
+                    expected += _(", below 10^{digits}").format(digits=MAX_INTEGER_DIGITS)
                 elif code == 4:
-                    expected += f" (the minor unit of {row['__v_currency'] or '?'})"
+                    expected += _(" (the minor unit of {currency})").format(
+                        currency=row["__v_currency"] or "?"
+                    )
             elif ctype == "date" and code == 3:
-                expected = f"a due date on or after the issue date ({row['__v_issue_date']})"
+                expected = _("a due date on or after the issue date ({date})").format(
+                    date=row["__v_issue_date"]
+                )
             elif ctype == "date":
                 expected = _date_message(mapping.date_format(column) if mapping else ISO_DATE)
             elif ctype == "siret" and code == 3:
-                expected = f"a SIRET starting with the SIREN {row['__v_siren']}"
+                expected = _("a SIRET starting with the SIREN {siren}").format(
+                    siren=row["__v_siren"]
+                )
             else:
-                expected = _STATIC_MESSAGES[ctype]
+                expected = static[ctype]
             errors.append(RowError(ctx.file, row["_line"], label, _clip(row["__value"]), expected))
     return errors
-
-
-def _luhn(digits: pl.Expr, n: int) -> pl.Expr:
-    total: pl.Expr = pl.lit(0, dtype=pl.Int32)
-    for i in range(n):
-        d = digits.str.slice(i, 1).cast(pl.Int32, strict=False)
-        if (n - 1 - i) % 2 == 1:
-            d = d * 2
-            d = pl.when(d > 9).then(d - 9).otherwise(d)
-        total = total + d
-    return total % 10 == 0
-
-
-def _siren_ok(digits: pl.Expr) -> pl.Expr:
-    return digits.str.contains(r"^\d{9}$") & _luhn(digits, 9)
-
-
-def _siret_ok(digits: pl.Expr) -> pl.Expr:
-    digit_sum: pl.Expr = pl.lit(0, dtype=pl.Int32)
-    for i in range(14):
-        digit_sum = digit_sum + digits.str.slice(i, 1).cast(pl.Int32, strict=False)
-    la_poste = digits.str.starts_with("356000000") & (digits != "35600000000048")
-    checksum = pl.when(la_poste).then(digit_sum % 5 == 0).otherwise(_luhn(digits, 14))
-    return digits.str.contains(r"^\d{14}$") & checksum & _luhn(digits.str.slice(0, 9), 9)
-
-
-def _valid_vat_numbers(compact: pl.Series) -> set[str]:
-    """The valid VAT numbers among the column's distinct values (stdnum, per country)."""
-    from stdnum.eu import vat
-
-    return {number for number in compact.drop_nulls().unique().to_list() if vat.is_valid(number)}
 
 
 # --------------------------------------------------------------------------------------
@@ -1023,7 +1043,14 @@ def _deduplicate(
     raw = frame.select("_line", *[c for c in ctx.spec if c in frame.columns])
     conflicts = later.filter(pl.col("__differs")).join(raw, on="_line", suffix="__raw")
     errors: list[RowError] = []
-    label = _KEY_LABELS[key]
+    label = {
+        "customer_id": _("customer id"),
+        "invoice_number": _("invoice number"),
+        "payment_id": _("payment id"),
+    }[key]
+    unique_msg = _(
+        "a unique {label} ({label} {key!r} already on line {line} with {column} {shown})"
+    )
     for row in conflicts.iter_rows(named=True):
         column = next(c for c in columns if not _same(row[c], row[f"{c}__first"]))
         source = column.removesuffix("_minor")
@@ -1034,8 +1061,8 @@ def _deduplicate(
         errors.append(
             RowError(
                 ctx.file, row["_line"], ctx.labels.get(source, source), _clip(str(raw_value)),
-                f"a unique {label} ({label} {row[key]!r} already on line "
-                f"{row['_line__first']} with {source.replace('_', ' ')} {shown})",
+                unique_msg.format(label=label, key=row[key], line=row["_line__first"],
+                                  column=source.replace("_", " "), shown=shown),
             )
         )  # fmt: skip
     return good.join(later.select("_line"), on="_line", how="anti"), errors
@@ -1047,7 +1074,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def _show(column: str, value: Any, currency: str | None) -> str:
     if value is None:
-        return "(empty)"
+        return _("(empty)")
     if column.endswith("_minor"):
         text = str(from_minor(value, currency or "EUR"))
         return f"{text} {currency}" if currency else text

@@ -9,11 +9,20 @@ from pathlib import Path
 from typing import Literal
 
 from encours.imports.canonical import CanonicalBatch, RowError
-from encours.imports.load import ImportRejected, ImportReport, UnappliedPolicy, load_batch
+from encours.imports.load import (
+    ImportRejected,
+    ImportReport,
+    UnappliedPolicy,
+    batch_rows,
+    load_batch,
+)
 from encours.store.db import unit_of_work
 
 ImportKind = Literal["customers", "invoices", "payments", "fec"]
-Progress = Callable[[str], None]
+# progress(stage, done, total): stages "parsing", "validating", "writing"; `done` rows of
+# `total` (the file's data rows; 0 while the file is being parsed: not known yet)
+Progress = Callable[[str, int, int], None]
+STAGES = ("parsing", "validating", "writing")
 
 
 def file_sha256(path: Path) -> str:
@@ -62,26 +71,33 @@ def import_file(
     """Import one file in one transaction. Raises ImportRejected when rows are bad.
 
     With `skip_invalid`, good rows are written and rejects are written to `rejects_path`
-    (default: FILE.rejects.csv next to the file).
+    (default: FILE.rejects.csv next to the file). `progress(stage, done, total)` follows the
+    rows through the STAGES: ("parsing", 0, 0) first, then counts that grow within each
+    stage up to the number of data rows, ("writing", total, total) last (the transaction is
+    committed when import_file returns).
     """
-    step = progress or (lambda _msg: None)
-    step("read")
+    step = progress or _no_progress
+    step("parsing", 0, 0)
     sha = file_sha256(path)
     batch = parse_file(path, kind, mapping_path, currency)
-    step("write")
-    try:
-        with unit_of_work(db_url) as conn:
-            report = load_batch(
-                conn, batch, kind=kind, sha256=sha, actor=actor,
-                skip_invalid=skip_invalid, unapplied=unapplied,
-            )  # fmt: skip
-    except ImportRejected:
-        raise
+    total = batch_rows(batch)
+    step("parsing", total, total)
+    with unit_of_work(db_url) as conn:
+        report = load_batch(
+            conn, batch, kind=kind, sha256=sha, actor=actor,
+            skip_invalid=skip_invalid, unapplied=unapplied, progress=step,
+        )  # fmt: skip
     if report.errors:
         out = rejects_path or path.with_name(path.name + ".rejects.csv")
         write_rejects(report.errors, out)
-    step("done")
     return report
 
 
-__all__ = ["ImportRejected", "ImportReport", "import_file", "parse_file", "write_rejects"]
+def _no_progress(stage: str, done: int, total: int) -> None:
+    """The default progress callback: nothing to show."""
+
+
+__all__ = [
+    "STAGES", "ImportRejected", "ImportReport", "Progress", "import_file", "parse_file",
+    "write_rejects",
+]  # fmt: skip

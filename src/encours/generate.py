@@ -46,7 +46,8 @@ import polars as pl
 CURRENCY = "EUR"
 
 CUSTOMER_COLUMNS: tuple[str, ...] = (
-    "customer_id", "name", "siren", "siret", "vat_number", "country", "currency",
+    "customer_id", "name", "siren", "siret", "vat_number", "address_line1", "address_line2",
+    "postal_code", "city", "country", "currency",
     "payment_terms", "penalty_rate", "deposit_required", "retention_of_title", "is_consumer",
     "credit_limit", "segment", "account_owner", "collector", "contact_name", "contact_role",
     "contact_email", "contact_phone", "contact_language",
@@ -289,6 +290,57 @@ _SALES_REPS = ("Claire Dubois", "Marc Lefèvre", "Sophie Martin", "Julien Morel"
 _COLLECTORS = ("Isabelle Fontaine", "Karim Haddad", "Émilie Roux", "Lucas Perrin")
 _PENALTY_RATES = ("10.00", "12.00", "15.00", "9.00", "11.50")
 
+# Postal addresses: (postal code, city) pairs (codes are text: leading zeros) and streets.
+_FR_CITIES = (
+    ("01000", "Bourg-en-Bresse"), ("02100", "Saint-Quentin"), ("03100", "Montluçon"),
+    ("06000", "Nice"), ("06400", "Cannes"), ("07200", "Aubenas"), ("09100", "Pamiers"),
+    ("10000", "Troyes"), ("13001", "Marseille"), ("13100", "Aix-en-Provence"),
+    ("14000", "Caen"), ("17000", "La Rochelle"), ("21000", "Dijon"), ("25000", "Besançon"),
+    ("26000", "Valence"), ("29200", "Brest"), ("29000", "Quimper"), ("30000", "Nîmes"),
+    ("31000", "Toulouse"), ("31200", "Toulouse"), ("33000", "Bordeaux"), ("33700", "Mérignac"),
+    ("34000", "Montpellier"), ("35000", "Rennes"), ("37000", "Tours"), ("38000", "Grenoble"),
+    ("42000", "Saint-Étienne"), ("44000", "Nantes"), ("44600", "Saint-Nazaire"),
+    ("45000", "Orléans"), ("47000", "Agen"), ("49000", "Angers"), ("51100", "Reims"),
+    ("54000", "Nancy"), ("56100", "Lorient"), ("57000", "Metz"), ("59000", "Lille"),
+    ("59140", "Dunkerque"), ("62000", "Arras"), ("63000", "Clermont-Ferrand"),
+    ("64000", "Pau"), ("64100", "Bayonne"), ("66000", "Perpignan"), ("67000", "Strasbourg"),
+    ("68100", "Mulhouse"), ("69001", "Lyon"), ("69003", "Lyon"), ("69100", "Villeurbanne"),
+    ("72000", "Le Mans"), ("74000", "Annecy"), ("75008", "Paris"), ("75011", "Paris"),
+    ("75015", "Paris"), ("76000", "Rouen"), ("76600", "Le Havre"), ("79000", "Niort"),
+    ("80000", "Amiens"), ("84000", "Avignon"), ("86000", "Poitiers"), ("87000", "Limoges"),
+    ("92100", "Boulogne-Billancourt"), ("93200", "Saint-Denis"), ("94000", "Créteil"),
+    ("95000", "Cergy"),
+)  # fmt: skip
+_FR_STREET_TYPES = ("rue", "rue", "rue", "avenue", "boulevard", "allée", "chemin", "impasse",
+                    "place", "route", "quai")  # fmt: skip
+_FR_STREETS = (
+    "de la République", "Victor Hugo", "Jean Jaurès", "du Général de Gaulle", "Pasteur",
+    "de la Gare", "des Lilas", "du Moulin", "de l'Église", "Gambetta", "Voltaire",
+    "Jules Ferry", "de Verdun", "du Stade", "des Écoles", "de la Paix", "Émile Zola",
+    "du Maréchal Foch", "de Paris", "Carnot", "des Tilleuls", "du Port", "de l'Industrie",
+    "des Artisans", "du 8 Mai 1945", "de la Liberté", "Anatole France", "Paul Bert",
+    "des Peupliers", "du Commerce", "Louis Pasteur", "de Bretagne", "des Vignes",
+)  # fmt: skip
+_FR_LINE2 = ("ZI des Tilleuls", "ZA du Moulin", "Bâtiment B", "Parc d'activités Les Chênes",
+             "BP 40123", "CS 70021", "ZI Nord", "Zone artisanale Bellevue",
+             "Immeuble Le Verger")  # fmt: skip
+_FOREIGN_ADDRESS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...], str]] = {
+    # country: (streets, (postal code, city) pairs, layout: "{street} {n}" or "{street}, {n}")
+    "BE": (("Rue de la Loi", "Avenue Louise", "Chaussée de Namur", "Kerkstraat", "Stationsstraat",
+            "Rue du Commerce"),
+           (("1000", "Bruxelles"), ("4000", "Liège"), ("5000", "Namur"), ("6000", "Charleroi"),
+            ("9000", "Gent"), ("2000", "Antwerpen"), ("7000", "Mons")), "{street} {n}"),
+    "DE": (("Hauptstraße", "Bahnhofstraße", "Industriestraße", "Gartenstraße", "Schulstraße"),
+           (("10115", "Berlin"), ("20095", "Hamburg"), ("80331", "München"), ("50667", "Köln"),
+            ("70173", "Stuttgart"), ("04109", "Leipzig"), ("01067", "Dresden")), "{street} {n}"),
+    "ES": (("Calle Mayor", "Avenida de la Constitución", "Calle Real", "Polígono Industrial Sur"),
+           (("28001", "Madrid"), ("08001", "Barcelona"), ("46001", "Valencia"),
+            ("41001", "Sevilla"), ("48001", "Bilbao"), ("03001", "Alicante")), "{street}, {n}"),
+    "IT": (("Via Roma", "Via Garibaldi", "Corso Italia", "Via dell'Industria", "Via Milano"),
+           (("20121", "Milano"), ("10121", "Torino"), ("00184", "Roma"), ("40121", "Bologna"),
+            ("50123", "Firenze"), ("37121", "Verona")), "{street} {n}"),
+}  # fmt: skip
+
 
 # --------------------------------------------------------------------------------------
 # Small vectorised helpers (dates are int64 days since 1970-01-01)
@@ -474,8 +526,60 @@ class _Customers:
     ref_style: np.ndarray
 
 
+def _addresses(rng: np.random.Generator, country: np.ndarray, codes: Sequence[str]) -> pl.DataFrame:
+    """Postal addresses (address_line1, address_line2, postal_code, city), vectorised: a
+    street number and name, a complement for some, a real (postal code, city) pair."""
+    n = len(country)
+    number = rng.integers(1, 160, n)
+    suffix = np.where(rng.random(n) < 0.05, " bis", "")
+    street_type = rng.integers(0, len(_FR_STREET_TYPES), n)
+    street = rng.integers(0, len(_FR_STREETS), n)
+    city = rng.integers(0, len(_FR_CITIES), n)
+    line2 = np.where(rng.random(n) < 0.15, rng.integers(0, len(_FR_LINE2), n), -1)
+    pick = rng.integers(0, 1 << 30, (n, 2))
+    line1 = np.char.add(
+        np.char.add(np.char.add(number.astype(str), suffix), " "),
+        np.char.add(
+            np.char.add(np.array(_FR_STREET_TYPES)[street_type], " "),
+            np.array(_FR_STREETS)[street],
+        ),
+    ).astype(object)
+    postal = np.array([c for c, _ in _FR_CITIES], dtype=object)[city]
+    town = np.array([t for _, t in _FR_CITIES], dtype=object)[city]
+    extra = np.array([*_FR_LINE2, None], dtype=object)[np.where(line2 >= 0, line2, len(_FR_LINE2))]
+    for k, code in enumerate(codes):
+        if code not in _FOREIGN_ADDRESS:
+            continue
+        rows = np.flatnonzero(country == k)
+        if not rows.size:
+            continue
+        streets, towns, layout = _FOREIGN_ADDRESS[code]
+        s_idx = pick[rows, 0] % len(streets)
+        t_idx = pick[rows, 1] % len(towns)
+        line1[rows] = [
+            layout.format(street=streets[s], n=int(num))
+            for s, num in zip(s_idx.tolist(), number[rows].tolist(), strict=True)
+        ]
+        postal[rows] = [towns[t][0] for t in t_idx.tolist()]
+        town[rows] = [towns[t][1] for t in t_idx.tolist()]
+        extra[rows] = None
+    return pl.DataFrame(
+        {
+            "address_line1": pl.Series(line1.tolist(), dtype=pl.String),
+            "address_line2": pl.Series(extra.tolist(), dtype=pl.String),
+            "postal_code": pl.Series(postal.tolist(), dtype=pl.String),
+            "city": pl.Series(town.tolist(), dtype=pl.String),
+        }
+    )
+
+
 def _make_customers(
-    rng: np.random.Generator, n: int, invoices: int, cal: _Calendar, months: int
+    rng: np.random.Generator,
+    n: int,
+    invoices: int,
+    cal: _Calendar,
+    months: int,
+    rng_addresses: np.random.Generator | None = None,
 ) -> _Customers:
     width = max(6, len(str(n)))
     ids = [f"C{i:0{width}d}" for i in range(1, n + 1)]
@@ -635,6 +739,10 @@ def _make_customers(
             "contact_language": np.where(language_en, "en", "fr"),
         }
     ).with_columns(_money_expr("credit_limit").alias("credit_limit"))
+    # Addresses come from their own random stream: the other columns stay as they were.
+    frame = frame.hstack(
+        _addresses(rng_addresses or np.random.default_rng(n), country, country_codes)
+    )
 
     alt_ids = np.flatnonzero(segment != DETERIORATING)
     return _Customers(
@@ -1114,11 +1222,11 @@ def generate_portfolio(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = _add_months(end, -months)
-    rng_calendar, rng_customers, rng_invoices = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
+    rng_calendar, rng_customers, rng_invoices, rng_addresses = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
     )
     cal = _Calendar.build(rng_calendar, start, end, invoices)
-    cust = _make_customers(rng_customers, customers, invoices, cal, months)
+    cust = _make_customers(rng_customers, customers, invoices, cal, months, rng_addresses)
 
     files = {name: out_dir / f"{name}.csv" for name in ("customers", "invoices", "payments")}
     with files["customers"].open("wb") as fh:

@@ -173,3 +173,25 @@ def test_send_needs_the_outbox(ledger: str, tmp_path: Path) -> None:
         pytest.skip("the outbox sender is installed: tested with it")
     result = cli(ledger, "send", "--out-dir", str(tmp_path), ok=False)
     assert result.exit_code == 1 and "send_pending" in result.output
+
+
+def test_payment_plan_proposal_letter_from_the_cli(ledger: str, tmp_path: Path) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    first, second = AS_OF + D(10), AS_OF + D(40)
+    out = cli(ledger, "plan", "PD", "--instalment", f"{first}:500", "--instalment",
+              f"{second}:500", "--as-of", AS_OF.isoformat()).stdout  # fmt: skip
+    plan_id = next(word for word in out.split() if word.isdigit())
+    pdf = tmp_path / "plan.pdf"
+    result = runner.invoke(
+        app, ["--db", ledger, "plan-letter", plan_id, "--out", str(pdf), "--lang", "fr",
+              "--as-of", AS_OF.isoformat()],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.read_bytes())).pages)
+    assert "Société PD" in text and "500,00" in text
+    assert first.strftime("%d/%m/%Y") in text
+    missing = runner.invoke(app, ["--db", ledger, "plan-letter", "999", "--out", str(pdf)])
+    assert missing.exit_code == 1 and "999" in missing.output

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
-import click
 import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
 from encours.cli import context
 from encours.cli.context import console, parse_as_of, print_json, state
-from encours.i18n import _, current_language
+from encours.i18n import N_, _, current_language
 
-outbox_app = typer.Typer(help="Deliver approved communications.", no_args_is_help=True)
-legal_app = typer.Typer(help="Files for legal action and third parties.", no_args_is_help=True)
+outbox_app = typer.Typer(help=N_("Deliver approved communications."), no_args_is_help=True)
+legal_app = typer.Typer(help=N_("Files for legal action and third parties."), no_args_is_help=True)
 charges_app = typer.Typer(
-    help="Late-payment penalties: charge invoice (Factur-X) or waiver.", no_args_is_help=True
+    help=N_("Late-payment penalties: charge invoice (Factur-X) or waiver."), no_args_is_help=True
 )
 
 
@@ -26,7 +25,7 @@ class _DefaultCommandGroup(TyperGroup):
     """`encours notice CUSTOMER ...` runs `notice create`; `encours notice mark-sent ...`
     runs the subcommand."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # noqa: ANN401
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["create", *args]
         return super().parse_args(ctx, args)
@@ -34,7 +33,7 @@ class _DefaultCommandGroup(TyperGroup):
 
 notice_app = typer.Typer(
     cls=_DefaultCommandGroup,
-    help="Formal notice (mise en demeure): `notice CUSTOMER ...` or `notice mark-sent ID`.",
+    help=N_("Formal notice (mise en demeure): `notice CUSTOMER ...` or `notice mark-sent ID`."),
     no_args_is_help=True,
 )
 
@@ -66,17 +65,19 @@ def _customer_id(conn, code: str) -> int:  # noqa: ANN001
         _fail_input(_("Unknown customer {code!r}").format(code=code))
 
 
-LANG_OPTION = typer.Option(None, "--lang", help="Language of the document: fr or en.")
+LANG_OPTION = typer.Option(None, "--lang", help=N_("Language of the document: fr or en."))
 
 
-@outbox_app.command("send")
+@outbox_app.command(
+    "send",
+    help=N_("Send approved emails (SMTP), print letters into one PDF batch, queue phone calls."),
+)
 def outbox_send(
-    as_of: str | None = typer.Option(None, "--as-of", help="Day of the run (default today)."),
-    out: Path = typer.Option(Path("."), "--out", help="Directory of the letter batch PDF."),
-    limit: int | None = typer.Option(None, "--limit", help="At most N per channel."),
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("Day of the run (default today).")),
+    out: Path = typer.Option(Path("."), "--out", help=N_("Directory of the letter batch PDF.")),
+    limit: int | None = typer.Option(None, "--limit", help=N_("At most N per channel.")),
+    as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
 ) -> None:
-    """Send approved emails (SMTP), print letters into one PDF batch, queue phone calls."""
     from encours.collections.outbox import send_pending
 
     report = send_pending(state.db_url, parse_as_of(as_of), out, limit=limit, actor=_actor())
@@ -90,10 +91,14 @@ def outbox_send(
                 failed=report.emails_failed,
             )  # fmt: skip
         )
-        console.print(
-            _("Letters: {count}").format(count=report.letters)
-            + (f" ({escape(report.letter_batch)})" if report.letter_batch else "")
-        )
+        if report.letter_batch:
+            console.print(
+                _("Letters: {count} ({batch})").format(
+                    count=report.letters, batch=escape(report.letter_batch)
+                )
+            )
+        else:
+            console.print(_("Letters: {count}").format(count=report.letters))
         console.print(_("Phone calls: {count}").format(count=report.calls))
         for failure in report.failed:
             console.print(f"[red]{failure['id']} {escape(str(failure['error']))}[/red]")
@@ -102,9 +107,9 @@ def outbox_send(
 
 
 def statement_command(
-    customer: str = typer.Argument(..., metavar="CUSTOMER_CODE"),
-    as_of: str | None = typer.Option(None, "--as-of", help="Day of the statement."),
-    out: Path = typer.Option(..., "--out", help="PDF file to write."),
+    customer: str = typer.Argument(..., metavar="CUSTOMER_CODE", help=N_("Customer code.")),
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("Day of the statement.")),
+    out: Path = typer.Option(..., "--out", help=N_("PDF file to write.")),
     lang: str | None = LANG_OPTION,
 ) -> None:
     """Statement of account (relevé de compte) of a customer as a PDF."""
@@ -120,17 +125,41 @@ def statement_command(
     console.print(_("Written: {path}").format(path=escape(str(out))))
 
 
-@notice_app.command("create")
-def notice_create(
-    customer: str = typer.Argument(..., metavar="CUSTOMER"),
-    as_of: str | None = typer.Option(None, "--as-of", help="Day of the notice."),
-    deadline_days: int = typer.Option(8, "--deadline-days", help="Days given to pay."),
-    out: Path = typer.Option(..., "--out", help="PDF file to write."),
+def plan_letter_command(
+    plan_id: int = typer.Argument(..., metavar="PLAN_ID", help=N_("Payment plan number.")),
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("Day of the letter.")),
+    out: Path = typer.Option(..., "--out", help=N_("PDF file to write.")),
     lang: str | None = LANG_OPTION,
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
 ) -> None:
-    """Formal notice (mise en demeure) of a customer as a PDF, recorded as a letter to send
-    by registered mail."""
+    from encours.collections.pdf import DocumentError, write_atomically
+    from encours.collections.statement import payment_plan_letter_pdf
+    from encours.store.db import unit_of_work
+
+    language = _language(lang)
+    try:
+        with unit_of_work(state.db_url) as conn:
+            pdf = payment_plan_letter_pdf(conn, plan_id, parse_as_of(as_of), language)
+    except DocumentError as exc:
+        _fail_input(str(exc))
+    write_atomically(out, pdf)
+    console.print(_("Written: {path}").format(path=escape(str(out))))
+
+
+@notice_app.command(
+    "create",
+    help=N_(
+        "Formal notice (mise en demeure) of a customer as a PDF, recorded as a letter "
+        "to send by registered mail."
+    ),
+)
+def notice_create(
+    customer: str = typer.Argument(..., metavar="CUSTOMER", help=N_("Customer code.")),
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("Day of the notice.")),
+    deadline_days: int = typer.Option(8, "--deadline-days", help=N_("Days given to pay.")),
+    out: Path = typer.Option(..., "--out", help=N_("PDF file to write.")),
+    lang: str | None = LANG_OPTION,
+    as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
+) -> None:
     from encours.collections.legal import build_notice, notice_pdf, record_notice
     from encours.collections.pdf import DocumentError, write_atomically
     from encours.store.db import unit_of_work
@@ -161,12 +190,17 @@ def notice_create(
         )  # fmt: skip
 
 
-@notice_app.command("mark-sent")
+@notice_app.command(
+    "mark-sent", help=N_("Record that a letter left by registered mail, with its tracking number.")
+)
 def notice_mark_sent(
-    communication_id: int = typer.Argument(..., metavar="COMMUNICATION_ID"),
-    tracking: str = typer.Option(..., "--tracking", help="Registered letter number."),
+    communication_id: int = typer.Argument(
+        ...,
+        metavar="COMMUNICATION_ID",
+        help=N_("Communication number (see `encours dunning list`)."),
+    ),
+    tracking: str = typer.Option(..., "--tracking", help=N_("Registered letter number.")),
 ) -> None:
-    """Record that a letter left by registered mail, with its tracking number."""
     from encours.collections.legal import mark_notice_sent
     from encours.collections.pdf import DocumentError
     from encours.store.db import unit_of_work
@@ -180,14 +214,18 @@ def notice_mark_sent(
         id=communication_id, tracking=escape(tracking)))  # fmt: skip
 
 
-@legal_app.command("file")
+@legal_app.command(
+    "file",
+    help=N_(
+        "The injonction de payer file (notice, statement, invoices, penalties, request) as a ZIP."
+    ),
+)
 def legal_file_command(
-    customer: str = typer.Argument(..., metavar="CUSTOMER"),
-    out: Path = typer.Option(..., "--out", help="Directory of the ZIP file."),
-    as_of: str | None = typer.Option(None, "--as-of", help="Day of the file."),
+    customer: str = typer.Argument(..., metavar="CUSTOMER", help=N_("Customer code.")),
+    out: Path = typer.Option(..., "--out", help=N_("Directory of the ZIP file.")),
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("Day of the file.")),
     lang: str | None = LANG_OPTION,
 ) -> None:
-    """The injonction de payer file (notice, statement, invoices, penalties, request) as a ZIP."""
     from encours.collections.legal import legal_file
     from encours.collections.pdf import DocumentError
     from encours.store.db import unit_of_work
@@ -201,15 +239,17 @@ def legal_file_command(
     console.print(_("Written: {path}").format(path=escape(str(path))))
 
 
-@legal_app.command("export")
+@legal_app.command(
+    "export",
+    help=N_("Export a claim for a collection agency or a credit insurer (CSV + PDFs in a ZIP)."),
+)
 def legal_export_command(
-    customer: str = typer.Argument(..., metavar="CUSTOMER"),
-    kind: str = typer.Option(..., "--kind", help="agency or insurer."),
-    out: Path = typer.Option(..., "--out", help="Directory of the ZIP file."),
-    as_of: str | None = typer.Option(None, "--as-of", help="Day of the export."),
+    customer: str = typer.Argument(..., metavar="CUSTOMER", help=N_("Customer code.")),
+    kind: str = typer.Option(..., "--kind", help=N_("agency or insurer.")),
+    out: Path = typer.Option(..., "--out", help=N_("Directory of the ZIP file.")),
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("Day of the export.")),
     lang: str | None = LANG_OPTION,
 ) -> None:
-    """Export a claim for a collection agency or a credit insurer (CSV + PDFs in a ZIP)."""
     from encours.collections.legal import EXPORT_KINDS, legal_export
     from encours.collections.pdf import DocumentError
     from encours.store.db import unit_of_work
@@ -225,15 +265,16 @@ def legal_export_command(
     console.print(_("Written: {path}").format(path=escape(str(path))))
 
 
-@charges_app.command("invoice")
+@charges_app.command(
+    "invoice", help=N_("Invoice the late-payment penalties and indemnities (Factur-X PDF, no VAT).")
+)
 def charges_invoice(
-    customer: str = typer.Argument(..., metavar="CUSTOMER"),
-    as_of: str | None = typer.Option(None, "--as-of", help="Issue day of the charge invoice."),
-    out: Path = typer.Option(..., "--out", help="Factur-X PDF file to write."),
+    customer: str = typer.Argument(..., metavar="CUSTOMER", help=N_("Customer code.")),
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("Issue day of the charge invoice.")),
+    out: Path = typer.Option(..., "--out", help=N_("Factur-X PDF file to write.")),
     lang: str | None = LANG_OPTION,
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+    as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
 ) -> None:
-    """Invoice the late-payment penalties and indemnities (Factur-X PDF, no VAT)."""
     from encours.collections.charges import charge_invoice
     from encours.collections.pdf import DocumentError, write_atomically
     from encours.store.db import unit_of_work
@@ -260,14 +301,16 @@ def charges_invoice(
             number=invoice.number, total=invoice.total, path=escape(str(out))))  # fmt: skip
 
 
-@charges_app.command("waive")
+@charges_app.command(
+    "waive",
+    help=N_("Waive the penalties and indemnities claimable today, with a reason (audited)."),
+)
 def charges_waive(
-    customer: str = typer.Argument(..., metavar="CUSTOMER"),
-    reason: str = typer.Option(..., "--reason", help="Why the penalties are waived."),
-    as_of: str | None = typer.Option(None, "--as-of", help="Penalties accrued up to this day."),
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+    customer: str = typer.Argument(..., metavar="CUSTOMER", help=N_("Customer code.")),
+    reason: str = typer.Option(..., "--reason", help=N_("Why the penalties are waived.")),
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("Penalties accrued up to this day.")),
+    as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
 ) -> None:
-    """Waive the penalties and indemnities claimable today, with a reason (audited)."""
     from encours.collections.charges import waive_penalties
     from encours.collections.pdf import DocumentError
     from encours.store.db import unit_of_work
@@ -287,6 +330,13 @@ def charges_waive(
 def register(app: typer.Typer) -> None:
     app.add_typer(outbox_app, name="outbox")
     app.command("statement")(statement_command)
+    app.command(
+        "plan-letter",
+        help=N_(
+            "Payment-plan proposal letter (the amicable path) as a PDF: `dunning plan` "
+            "records the plan and prints its number."
+        ),
+    )(plan_letter_command)
     app.add_typer(notice_app, name="notice")
     app.add_typer(legal_app, name="legal")
     app.add_typer(charges_app, name="charges")

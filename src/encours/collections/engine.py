@@ -117,11 +117,17 @@ class RunResult:
 
 # --- reading ----------------------------------------------------------------------------
 
+# What a template sees of the customer (see collections/templates/*/_macros.j2).
+_CUSTOMER_CONTEXT = (
+    "code", "name", "siren", "vat_number",
+    "address_line1", "address_line2", "postal_code", "city", "country",
+)  # fmt: skip
 _CUSTOMER_SCHEMA = {
     "customer_id": pl.Int64, "code": pl.String, "name": pl.String, "siren": pl.String,
     "vat_number": pl.String, "segment": pl.String, "collector": pl.String,
     "account_owner": pl.String, "is_consumer": pl.Boolean, "in_insolvency": pl.Boolean,
-    "penalty_rate": pl.String,
+    "penalty_rate": pl.String, "address_line1": pl.String, "address_line2": pl.String,
+    "postal_code": pl.String, "city": pl.String, "country": pl.String,
 }  # fmt: skip
 
 
@@ -140,7 +146,8 @@ def _customers(conn: Connection, as_of: dt.date | None = None) -> pl.DataFrame:
     sql = f"""
         SELECT c.id AS customer_id, c.code, c.name, c.siren, c.vat_number, c.segment,
                c.collector, c.account_owner, c.is_consumer, c.in_insolvency,
-               c.penalty_rate{risk}
+               c.penalty_rate, c.address_line1, c.address_line2, c.postal_code, c.city,
+               c.country{risk}
         FROM customers c
     """
     customers = query_frame(conn, sql, schema, params)
@@ -474,7 +481,7 @@ def run_dunning(
         reference = f"{cust['code']}-{as_of:%Y%m%d}"
         context = {
             "company": company_ctx,
-            "customer": {k: cust[k] for k in ("code", "name", "siren", "vat_number")},
+            "customer": {k: cust[k] for k in _CUSTOMER_CONTEXT},
             "contact": {"name": cust["contact_name"], "email": cust["contact_email"],
                         "phone": cust["contact_phone"]},
             "invoices": lines,

@@ -450,7 +450,8 @@ def legal_export(
     notice_bytes, recorded = _notice_document(conn, notice, language)
     debtor = io.StringIO()
     writer = csv.writer(debtor, delimiter=";", lineterminator="\n")
-    header = ["kind", "as_of", "customer_id", "name", "siren", "vat_number", "country",
+    header = ["kind", "as_of", "customer_id", "name", "siren", "vat_number", "address_line1",
+              "address_line2", "postal_code", "city", "country",
               "contact_name", "contact_email", "currency", "principal", "penalties",
               "indemnities", "total", "oldest_due_date", "formal_notice_date",
               "formal_notice_tracking"]  # fmt: skip
@@ -458,6 +459,7 @@ def legal_export(
     c = notice.customer
     writer.writerow(
         [kind, as_of.isoformat(), c.code, c.name, c.siren or "", c.vat_number or "",
+         c.address_line1 or "", c.address_line2 or "", c.postal_code or "", c.city or "",
          c.country or "", c.contact_name or "", c.contact_email or "", notice.currency,
          from_minor(notice.principal_minor, notice.currency), notice.penalties,
          notice.indemnities, notice.total, min(line.due_date for line in notice.lines).isoformat(),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import polars as pl
 from sqlalchemy import Connection, select
@@ -21,10 +22,13 @@ from encours.collections.pdf import DocumentError, check_language, render_pdf
 from encours.company import CompanyProfile, load_company
 from encours.domain.aging import DEFAULT_SPEC, parse_buckets
 from encours.store import positions
+from encours.store.collections_schema import PaymentPlan, PaymentPlanInstalment
 from encours.store.schema import Contact, Customer
 
 CUSTOMERS = Customer.__table__
 CONTACTS = Contact.__table__
+PLANS = PaymentPlan.__table__
+INSTALMENTS = PaymentPlanInstalment.__table__
 
 
 @dataclass(frozen=True)
@@ -38,22 +42,37 @@ class CustomerInfo:
     vat_number: str | None
     country: str | None
     currency: str
-    penalty_rate: object  # Decimal | None, percent per year
+    penalty_rate: Decimal | None  # percent per year
     is_consumer: bool
     in_insolvency: bool
     contact_name: str | None = None
     contact_email: str | None = None
     contact_language: str | None = None
+    address_line1: str | None = None
+    address_line2: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+
+    @property
+    def postal_lines(self) -> list[str]:
+        """The postal address alone (street lines, "postal code city", foreign country);
+        empty parts are left out, so a customer without an address prints nothing."""
+        lines = [part.strip() for part in (self.address_line1, self.address_line2) if part]
+        town = " ".join(part.strip() for part in (self.postal_code, self.city) if part)
+        if town:
+            lines.append(town)
+        country = (self.country or "").strip()
+        if country and (country.upper() != "FR" or not lines):
+            lines.append(country)
+        return [line for line in lines if line]
 
     @property
     def address_lines(self) -> list[str]:
-        """The block printed in the letter's window (the ledger keeps no postal address)."""
+        """The block printed in the letter's window: name, contact, postal address."""
         lines = [self.name]
         if self.contact_name:
             lines.append(self.contact_name)
-        if self.country:
-            lines.append(self.country)
-        return lines
+        return lines + self.postal_lines
 
 
 def load_customer(conn: Connection, customer_id: int) -> CustomerInfo:
@@ -83,6 +102,10 @@ def load_customer(conn: Connection, customer_id: int) -> CustomerInfo:
         contact_name=contact["name"] if contact else None,
         contact_email=contact["email"] if contact else None,
         contact_language=contact["language"] if contact else None,
+        address_line1=row["address_line1"],
+        address_line2=row["address_line2"],
+        postal_code=row["postal_code"],
+        city=row["city"],
     )
 
 
@@ -173,12 +196,68 @@ def statement_of_account_pdf(
     return render_pdf("statement.html", check_language(language), s=statement)
 
 
+@dataclass(frozen=True)
+class PlanLetter:
+    """A payment-plan proposal: the plan's instalments, to be signed by the customer."""
+
+    customer: CustomerInfo
+    company: CompanyProfile
+    as_of: dt.date
+    plan_id: int
+    currency: str
+    grace_days: int
+    instalments: list[dict]  # due_date, amount_minor
+
+    @property
+    def total_minor(self) -> int:
+        return sum(int(i["amount_minor"]) for i in self.instalments)
+
+    @property
+    def reference(self) -> str:
+        return f"PLAN-{self.plan_id}"
+
+
+def build_plan_letter(conn: Connection, plan_id: int, as_of: dt.date) -> PlanLetter:
+    """The proposal letter of payment plan `plan_id` (see `collections.actions.create_plan`)."""
+    plan = conn.execute(select(PLANS).where(PLANS.c.id == plan_id)).mappings().first()
+    if plan is None:
+        raise DocumentError(f"unknown payment plan {plan_id}")
+    instalments = [
+        dict(r)
+        for r in conn.execute(
+            select(INSTALMENTS.c.due_date, INSTALMENTS.c.amount_minor)
+            .where(INSTALMENTS.c.plan_id == plan_id)
+            .order_by(INSTALMENTS.c.due_date)
+        ).mappings()
+    ]
+    return PlanLetter(
+        customer=load_customer(conn, plan["customer_id"]),
+        company=load_company(),
+        as_of=as_of,
+        plan_id=plan_id,
+        currency=plan["currency"],
+        grace_days=int(plan["grace_days"]),
+        instalments=instalments,
+    )
+
+
+def payment_plan_letter_pdf(
+    conn: Connection, plan_id: int, as_of: dt.date, language: str = "fr"
+) -> bytes:
+    """The payment-plan proposal letter (debtor's address block, schedule) as PDF bytes."""
+    letter = build_plan_letter(conn, plan_id, as_of)
+    return render_pdf("payment_plan.html", check_language(language), p=letter)
+
+
 __all__ = [
     "AgingLine",
     "CustomerInfo",
+    "PlanLetter",
     "Statement",
+    "build_plan_letter",
     "build_statement",
     "find_customer_id",
     "load_customer",
+    "payment_plan_letter_pdf",
     "statement_of_account_pdf",
 ]

@@ -13,6 +13,7 @@ limit). Every change to the customer is audited.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -28,11 +29,13 @@ from encours.i18n import _
 from encours.money import MoneyError, check_currency, to_minor
 from encours.risk.classes import CLASSES, DEFAULT_POLICY, RiskPolicy, reason, store_assessment
 from encours.risk.limits import audit, recommend_limit, set_limit_directly
+from encours.store.db import inserted_id
 from encours.store.risk_schema import CustomerProfile
 from encours.store.schema import Customer
 
 CHECKLIST_ITEMS = ("contract", "payment_terms", "penalty_clause", "retention_of_title",
                    "deposit_decided")  # fmt: skip
+ADDRESS_FIELDS = ("address_line1", "address_line2", "postal_code", "city")
 CUSTOMERS = Customer.__table__
 PROFILES = CustomerProfile.__table__
 
@@ -113,6 +116,10 @@ def onboard_customer(
     created: dt.date | None = None,
     sector: str | None = None,
     country: str | None = "FR",
+    address_line1: str | None = None,
+    address_line2: str | None = None,
+    postal_code: str | None = None,
+    city: str | None = None,
     checklist: list[str] | tuple[str, ...] = (),
     currency: str = "EUR",
     payment_terms: str = "30 days net",
@@ -144,6 +151,14 @@ def onboard_customer(
     if country and (len(country) != 2 or not country.isalpha()):
         problems.append(_("Country {country}: a 2-letter ISO code expected").format(
             country=country))  # fmt: skip
+    address = {
+        key: (value.strip() or None) if value else None
+        for key, value in zip(ADDRESS_FIELDS, (address_line1, address_line2, postal_code, city),
+                              strict=True)
+    }  # fmt: skip
+    code_ = address["postal_code"]
+    if code_ and (country or "FR").upper() == "FR" and not re.fullmatch(r"\d{5}", code_):
+        problems.append(_("Postal code {code}: 5 digits expected in France").format(code=code_))
     if created is not None and created > as_of:
         problems.append(_("Date of creation {day} is in the future").format(day=created))
     try:
@@ -169,13 +184,13 @@ def onboard_customer(
     deposit = risk_class in ("D", "E")
     prepayment = risk_class == "E"
     values = {
-        "name": name.strip(), **ids, "country": country.upper() if country else None,
+        "name": name.strip(), **ids, **address,
+        "country": country.upper() if country else None,
         "currency": currency, "payment_terms": payment_terms,
         "retention_of_title": "retention_of_title" in items, "deposit_required": deposit,
     }  # fmt: skip
     if existing is None:
-        customer_id = conn.execute(CUSTOMERS.insert().values(code=code, **values)
-                                   ).inserted_primary_key[0]  # fmt: skip
+        customer_id = inserted_id(conn.execute(CUSTOMERS.insert().values(code=code, **values)))
         audit(conn, actor, "create", "customer", code, None, values)
     else:
         customer_id = existing["id"]

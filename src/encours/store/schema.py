@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import TYPE_CHECKING, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -43,15 +45,17 @@ class DecimalText(TypeDecorator):
     impl = String(40)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):  # type: ignore[override]
+    def process_bind_param(self, value, dialect):  # noqa: ANN001, ANN201
         return None if value is None else str(Decimal(value))
 
-    def process_result_value(self, value, dialect):  # type: ignore[override]
+    def process_result_value(self, value, dialect):  # noqa: ANN001, ANN201
         return None if value is None else Decimal(value)
 
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+    if TYPE_CHECKING:  # every model is mapped to a Table (not any FromClause)
+        __table__: ClassVar[Table]
 
 
 def _now() -> dt.datetime:
@@ -67,6 +71,10 @@ class Customer(Base):
     siren: Mapped[str | None] = mapped_column(String(9))
     siret: Mapped[str | None] = mapped_column(String(14))
     vat_number: Mapped[str | None] = mapped_column(String(20))
+    address_line1: Mapped[str | None] = mapped_column(String(200))  # postal address
+    address_line2: Mapped[str | None] = mapped_column(String(200))
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    city: Mapped[str | None] = mapped_column(String(100))
     country: Mapped[str | None] = mapped_column(String(8))
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     payment_terms: Mapped[str] = mapped_column(String(60), default="30 days net")

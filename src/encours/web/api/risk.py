@@ -107,6 +107,10 @@ class OnboardingIn(BaseModel):
     created: dt.date | None = Field(None, description="Date of creation of the company")
     sector: str | None = Field(None, max_length=60, description="NAF code or free text")
     country: str = Field("FR", max_length=10)
+    address_line1: str | None = Field(None, max_length=200, description="Street address")
+    address_line2: str | None = Field(None, max_length=200, description="Address complement")
+    postal_code: str | None = Field(None, max_length=20, description="Five digits in France")
+    city: str | None = Field(None, max_length=100)
     currency: str = Field("EUR", max_length=10)
     payment_terms: str = Field("30 days net", max_length=60)
     checklist: list[str] = Field(

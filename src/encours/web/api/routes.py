@@ -122,6 +122,8 @@ def get_customer(
     return s.CustomerDetail(
         code=c["code"], name=c["name"], siren=c["siren"], siret=c["siret"],
         vat_number=c["vat_number"], country=c["country"], currency=c["currency"],
+        address_line1=c["address_line1"], address_line2=c["address_line2"],
+        postal_code=c["postal_code"], city=c["city"],
         payment_terms=c["payment_terms"],
         penalty_rate=None if c["penalty_rate"] is None else str(c["penalty_rate"]),
         credit_limit=_m(c["credit_limit_minor"], c["currency"]), segment=c["segment"],

@@ -64,6 +64,10 @@ class CustomerDetail(BaseModel):
     siren: str | None = None
     siret: str | None = None
     vat_number: str | None = None
+    address_line1: str | None = None
+    address_line2: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
     country: str | None = None
     currency: str
     payment_terms: str

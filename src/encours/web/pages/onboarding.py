@@ -24,7 +24,8 @@ from encours.web.pages import alerts as _risk_permissions  # noqa: F401  (regist
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 
 FIELDS = ("code", "name", "siren", "siret", "vat_number", "legal_form", "created", "sector",
-          "country", "currency", "payment_terms")  # fmt: skip
+          "country", "address_line1", "address_line2", "postal_code", "city", "currency",
+          "payment_terms")  # fmt: skip
 
 
 def onboard(
@@ -59,6 +60,8 @@ def onboard(
             conn, code, values.get("name") or "", siren=opt("siren"), siret=opt("siret"),
             vat_number=opt("vat_number"), legal_form=opt("legal_form"), created=created,
             sector=opt("sector"), country=(opt("country") or "FR").upper(),
+            address_line1=opt("address_line1"), address_line2=opt("address_line2"),
+            postal_code=opt("postal_code"), city=opt("city"),
             checklist=list(dict.fromkeys(checklist)), currency=(opt("currency") or "EUR").upper(),
             payment_terms=opt("payment_terms") or "30 days net", as_of=as_of,
             actor=principal.actor,
@@ -93,6 +96,10 @@ def onboarding_submit(
     created: Annotated[str, Form(max_length=10)] = "",
     sector: Annotated[str, Form(max_length=60)] = "",
     country: Annotated[str, Form(max_length=10)] = "FR",
+    address_line1: Annotated[str, Form(max_length=200)] = "",
+    address_line2: Annotated[str, Form(max_length=200)] = "",
+    postal_code: Annotated[str, Form(max_length=20)] = "",
+    city: Annotated[str, Form(max_length=100)] = "",
     currency: Annotated[str, Form(max_length=10)] = "EUR",
     payment_terms: Annotated[str, Form(max_length=60)] = "30 days net",
     checklist: Annotated[list[str] | None, Form(max_length=40)] = None,
@@ -100,8 +107,9 @@ def onboarding_submit(
 ) -> HTMLResponse:
     values = {"code": code, "name": name, "siren": siren, "siret": siret,
               "vat_number": vat_number, "legal_form": legal_form, "created": created,
-              "sector": sector, "country": country, "currency": currency,
-              "payment_terms": payment_terms}  # fmt: skip
+              "sector": sector, "country": country, "address_line1": address_line1,
+              "address_line2": address_line2, "postal_code": postal_code, "city": city,
+              "currency": currency, "payment_terms": payment_terms}  # fmt: skip
     checked = checklist or []
     _ = gettext_for(language(request))
     try:

@@ -8,9 +8,15 @@
 #      with `{name}` placeholders filled by `.format(...)` AFTER the call:
 #          _("{file}: rejected").format(file=path)       # right: the msgid has {file}
 #          _(f"{path}: rejected")                         # wrong: no fixed msgid
+#      Whole sentences with placeholders, never pieces glued together (`_("Days late: {n}")`,
+#      not `_("Days late") + ": "`): word order differs between languages. One msgid per
+#      meaning: "Due date" and "Amount due", never an ambiguous "Due".
+#      A text needed before the language is known (the `--help` texts of the CLI, which Typer
+#      reads at import time; tables of labels) is marked with `N_("...")`: extracted, but not
+#      translated there; the code translates it later with `encours.i18n.gettext(value)`.
 #      A `# TRANSLATORS: ...` comment just above the call reaches the translators.
 #   2. Run this script. It
-#        - extracts the msgids of src/encours with `pybabel extract -k _ -k ngettext:1,2`,
+#        - extracts the msgids of src/encours with `pybabel extract -k _ -k N_ -k ngettext:1,2`,
 #          from the Python code and from the Jinja templates (*.html, *.j2: `{{ _("...") }}`);
 #        - adds the calls pybabel cannot see: `_()` inside an f-string (Python < 3.12),
 #          `_(CONSTANT)` on a module-level string constant, and `_(key)` inside
@@ -57,7 +63,7 @@ cat > "$tmp/babel.cfg" <<'CFG'
 [jinja2: **.j2]
 CFG
 "$PYBABEL" -q extract -F "$tmp/babel.cfg" \
-  --no-default-keywords -k _ -k ngettext:1,2 \
+  --no-default-keywords -k _ -k N_ -k ngettext:1,2 \
   --add-comments=TRANSLATORS: \
   --sort-by-file \
   --project=encours --version="$VERSION" \
@@ -73,7 +79,7 @@ from pathlib import Path
 from babel.messages.pofile import read_po, write_po
 
 extracted, src, pot = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
-KEYWORDS = {"_": 1, "ngettext": 2}  # function -> number of msgid arguments
+KEYWORDS = {"_": 1, "N_": 1, "ngettext": 2}  # function -> number of msgid arguments
 
 with open(extracted, "rb") as fh:
     catalog = read_po(fh)

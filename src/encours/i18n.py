@@ -7,7 +7,7 @@ without a build step.
 
 from __future__ import annotations
 
-import gettext
+import gettext as gnu
 import io
 import os
 from functools import cache
@@ -17,7 +17,7 @@ LOCALE_DIR = Path(__file__).with_name("locale")
 SUPPORTED = ("fr", "en")
 DEFAULT_LANGUAGE = "fr"
 
-_current = DEFAULT_LANGUAGE
+_current: str | None = None  # None: not chosen yet, follow the environment (pick_language)
 
 
 def pick_language(explicit: str | None = None) -> str:
@@ -36,10 +36,10 @@ def pick_language(explicit: str | None = None) -> str:
 
 
 @cache
-def translations(lang: str) -> gettext.NullTranslations:
+def translations(lang: str) -> gnu.NullTranslations:
     po = LOCALE_DIR / lang / "LC_MESSAGES" / "encours.po"
     if not po.exists():
-        return gettext.NullTranslations()
+        return gnu.NullTranslations()
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
@@ -48,7 +48,7 @@ def translations(lang: str) -> gettext.NullTranslations:
     buf = io.BytesIO()
     write_mo(buf, catalog)
     buf.seek(0)
-    return gettext.GNUTranslations(buf)
+    return gnu.GNUTranslations(buf)
 
 
 def set_language(lang: str | None) -> str:
@@ -58,12 +58,29 @@ def set_language(lang: str | None) -> str:
 
 
 def current_language() -> str:
-    return _current
+    """The language set by `set_language`; before any call, the one of the environment
+    (ENCOURS_LANG, the locale), else French."""
+    return _current if _current is not None else pick_language()
 
 
 def _(message: str) -> str:
-    return translations(_current).gettext(message)
+    return translations(current_language()).gettext(message)
+
+
+def gettext(message: str) -> str:
+    """`_()` for a msgid held in a variable: the msgid must be marked where it is written,
+    with `N_("...")`, so that the extraction finds it (`_()` wants a literal)."""
+    return translations(current_language()).gettext(message)
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
-    return translations(_current).ngettext(singular, plural, n)
+    return translations(current_language()).ngettext(singular, plural, n)
+
+
+def N_(message: str) -> str:  # noqa: N802 (the gettext convention)
+    """Mark a msgid for extraction without translating it now (gettext_noop).
+
+    For texts built before the language is known, such as the `--help` texts of the CLI
+    (Typer reads them at import time): the caller translates them later with `_(message)`.
+    """
+    return message

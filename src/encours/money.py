@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from encours.i18n import _
+
 # ISO 4217 currencies whose minor unit is not 2 digits (the others use 2).
 _MINOR_DIGITS_EXCEPTIONS: dict[str, int] = {
     "BHD": 3, "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "IQD": 3, "ISK": 0, "JOD": 3,
@@ -31,7 +33,11 @@ def minor_digits(currency: str) -> int:
 def check_currency(currency: str) -> str:
     code = (currency or "").strip().upper()
     if len(code) != 3 or not code.isalpha():
-        raise MoneyError(f"invalid currency code {currency!r}: expected 3 letters (ISO 4217)")
+        raise MoneyError(
+            _("invalid currency code {value!r}: expected 3 letters (ISO 4217)").format(
+                value=currency
+            )
+        )
     return code
 
 
@@ -46,13 +52,15 @@ def to_minor(amount: Decimal | int | str, currency: str) -> int:
     try:
         value = Decimal(amount)
     except (InvalidOperation, TypeError) as exc:
-        raise MoneyError(f"not a decimal amount: {amount!r}") from exc
+        raise MoneyError(_("not a decimal amount: {value!r}").format(value=amount)) from exc
     if not value.is_finite():
-        raise MoneyError(f"not a finite amount: {amount!r}")
+        raise MoneyError(_("not a finite amount: {value!r}").format(value=amount))
     scaled = value.scaleb(minor_digits(currency))
     if scaled != scaled.to_integral_value():
         raise MoneyError(
-            f"amount {amount} has more decimals than {currency} allows ({minor_digits(currency)})"
+            _("amount {amount} has more decimals than {currency} allows ({digits})").format(
+                amount=amount, currency=currency, digits=minor_digits(currency)
+            )
         )
     return int(scaled)
 
@@ -77,7 +85,7 @@ class Money:
         try:
             return cls(Decimal(amount), currency)
         except InvalidOperation as exc:
-            raise MoneyError(f"not a decimal amount: {amount!r}") from exc
+            raise MoneyError(_("not a decimal amount: {value!r}").format(value=amount)) from exc
 
     @classmethod
     def zero(cls, currency: str) -> Money:
@@ -98,7 +106,11 @@ class Money:
         if not isinstance(other, Money):
             raise TypeError(f"cannot combine Money with {type(other).__name__}")
         if other.currency != self.currency:
-            raise MoneyError(f"currency mismatch: {self.currency} vs {other.currency}")
+            raise MoneyError(
+                _("currency mismatch: {left} vs {right}").format(
+                    left=self.currency, right=other.currency
+                )
+            )
 
     def __add__(self, other: Money) -> Money:
         self._same(other)

@@ -3,7 +3,7 @@ with the same placeholders, French is the default language, and `--lang` / ENCOU
 choose it.
 
 The msgids are extracted from src/encours the way scripts/update-catalogues.sh does:
-babel's extractors (keywords `_` and `ngettext`; Python, and Jinja for *.html and *.j2),
+babel's extractors (keywords `_`, `N_` and `ngettext`; Python, and Jinja for *.html and *.j2),
 plus the calls they cannot see on Python < 3.12 or through a name: `_()` inside an
 f-string, `_(CONSTANT)` on a module-level string, `_(key)` inside `for key in ("a", "b")`.
 """
@@ -26,9 +26,9 @@ from encours import i18n
 
 SRC = Path(i18n.__file__).resolve().parent
 LOCALE = SRC / "locale"
-KEYWORDS = {"_": None, "ngettext": (1, 2)}  # babel's keyword specs
+KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}  # babel's keyword specs
 METHOD_MAP = [("**.py", "python"), ("**.html", "jinja2"), ("**.j2", "jinja2")]
-N_MSGID_ARGS = {"_": 1, "ngettext": 2}
+N_MSGID_ARGS = {"_": 1, "N_": 1, "ngettext": 2}
 
 Msgid = str | tuple[str, ...]
 
@@ -165,11 +165,30 @@ def test_extraction_finds_the_messages_of_the_cli() -> None:
     messages, _unresolved = source_messages()
     assert "Outstanding" in messages
     assert "encours status as of {day}" in messages
-    assert "Days late" in messages  # inside an f-string: not seen by babel on Python 3.11
+    assert "Days late" in messages
+    assert "Dunning policies and their assignment." in messages  # N_(): a --help text
+    assert "Amount due" in messages and "Due date" in messages
+    assert "Due" not in messages  # ambiguous (a date or an amount): split in two msgids
     assert "credit_notes" in messages  # `for key in (...)`: `_(key)`
     assert "Log out" in messages  # Jinja template
     assert any(m.startswith("Simple interest, 365-day year") for m in messages)  # _(CONSTANT)
     assert len(messages) > 50
+
+
+def test_extraction_sees_inside_f_strings(tmp_path: Path) -> None:
+    """Not seen by babel on Python 3.11."""
+    source = tmp_path / "example.py"
+    source.write_text(
+        "from encours.i18n import N_, _\n"
+        "LABEL = 'Days late'\n"
+        "print(f\"{_('Days late')}: 3\")\n"
+        "HELP = N_('Marked help')\n"
+        "print(_(LABEL))\n",
+        encoding="utf-8",
+    )
+    found, unresolved = _ast_messages(source)
+    assert sorted(msgid for msgid, _line in found) == ["Days late", "Days late", "Marked help"]
+    assert not unresolved
 
 
 def test_every_message_of_the_code_has_a_french_translation() -> None:

@@ -10,22 +10,28 @@ from rich.panel import Panel
 from rich.table import Table
 
 from encours.cli.context import console, parse_as_of, state
-from encours.i18n import _
+from encours.i18n import N_, _
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("demo")
+    @app.command(
+        "demo",
+        help=N_("Generate a portfolio, import it, score it, run dunning and serve the dashboard."),
+    )
     def demo(
-        customers: int = typer.Option(2000, "--customers"),
-        invoices: int = typer.Option(50000, "--invoices"),
-        seed: int = typer.Option(42, "--seed"),
-        as_of: str = typer.Option(None, "--as-of", help="Demo day (default today)."),
-        data_dir: Path = typer.Option(Path("demo"), "--dir", help="Where the CSV files go."),
-        serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve the dashboard."),
-        host: str = typer.Option("127.0.0.1", "--host"),
-        port: int = typer.Option(8000, "--port"),
+        customers: int = typer.Option(2000, "--customers", help=N_("Number of customers.")),
+        invoices: int = typer.Option(
+            50000, "--invoices", help=N_("Number of invoices (credit notes come on top).")
+        ),
+        seed: int = typer.Option(42, "--seed", help=N_("Random seed: same seed, same files.")),
+        as_of: str = typer.Option(None, "--as-of", help=N_("Demo day (default today).")),
+        data_dir: Path = typer.Option(Path("demo"), "--dir", help=N_("Where the CSV files go.")),
+        serve: bool = typer.Option(True, "--serve/--no-serve", help=N_("Serve the dashboard.")),
+        host: str = typer.Option(
+            "127.0.0.1", "--host", help=N_("Address the dashboard listens on.")
+        ),
+        port: int = typer.Option(8000, "--port", help=N_("Port of the dashboard.")),
     ) -> None:
-        """Generate a portfolio, import it, score it, run dunning and serve the dashboard."""
         from encours.generate import generate_portfolio
         from encours.services.demo import import_demo, score_and_dun, summary
 

@@ -15,14 +15,14 @@ from rich.table import Table
 
 from encours.cli import context
 from encours.cli.context import console, err_console, parse_as_of, print_json, state
-from encours.i18n import _
+from encours.i18n import N_, _
 from encours.money import from_minor
 
 dunning_app = typer.Typer(
-    help="Dunning: policies, runs, promises, disputes, holds, calls, payment plans.",
+    help=N_("Dunning: policies, runs, promises, disputes, holds, calls, payment plans."),
     no_args_is_help=True,
 )
-policy_app = typer.Typer(help="Dunning policies and their assignment.", no_args_is_help=True)
+policy_app = typer.Typer(help=N_("Dunning policies and their assignment."), no_args_is_help=True)
 dunning_app.add_typer(policy_app, name="policy")
 
 
@@ -73,19 +73,25 @@ def _action(fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
 # --- run --------------------------------------------------------------------------------
 
 
-@dunning_app.command("run")
+@dunning_app.command(
+    "run",
+    help=N_(
+        "Decide what to send as of the day and create the communications (one "
+        "transaction).\n\nA message whose template fails is not created; the others are, "
+        "and the errors are listed (exit code 1). Running again for the same day "
+        "creates nothing new."
+    ),
+)
 def run_cmd(
-    as_of: str | None = typer.Option(None, "--as-of", help="Day of the run (default today)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan, write nothing."),
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("Day of the run (default today).")),
+    dry_run: bool = typer.Option(False, "--dry-run", help=N_("Print the plan, write nothing.")),
+    as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
     template_dir: Path | None = typer.Option(
-        None, "--template-dir", help="Templates overriding the shipped ones (ENCOURS_TEMPLATE_DIR)."
+        None,
+        "--template-dir",
+        help=N_("Templates overriding the shipped ones (ENCOURS_TEMPLATE_DIR)."),
     ),
 ) -> None:
-    """Decide what to send as of the day and create the communications (one transaction).
-
-    A message whose template fails is not created; the others are, and the errors are
-    listed (exit code 1). Running again for the same day creates nothing new."""
     from encours.collections.engine import run_dunning
     from encours.collections.templates import Renderer
 
@@ -109,7 +115,7 @@ def run_cmd(
                  else _("Dunning run as of {day}")).format(day=day.isoformat())  # fmt: skip
         table = Table(title=title)
         for col in (_("Customer"), _("Level"), _("Channel"), _("Lang"), _("Status"),
-                    _("Invoices"), _("Due"), _("Penalties"), _("Indemnities")):  # fmt: skip
+                    _("Invoices"), _("Amount due"), _("Penalties"), _("Indemnities")):  # fmt: skip
             table.add_column(col)
         for r in result.plan:
             status = r["status"] + (f" ({r['requires_approval_by']})"
@@ -141,12 +147,13 @@ def run_cmd(
         raise typer.Exit(context.EXIT_INVALID_INPUT)
 
 
-@dunning_app.command("send")
+@dunning_app.command("send", help=N_("Deliver the approved communications (email, letters)."))
 def send_cmd(
-    as_of: str | None = typer.Option(None, "--as-of", help="Day (default today)."),
-    out_dir: Path = typer.Option(Path("outbox"), "--out-dir", help="Where letters are written."),
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("Day (default today).")),
+    out_dir: Path = typer.Option(
+        Path("outbox"), "--out-dir", help=N_("Where letters are written.")
+    ),
 ) -> None:
-    """Deliver the approved communications (email, letters)."""
     try:
         outbox = importlib.import_module("encours.collections.outbox")
         send_pending = outbox.send_pending
@@ -163,16 +170,19 @@ def send_cmd(
 # --- actions ----------------------------------------------------------------------------
 
 
-@dunning_app.command("promise")
+@dunning_app.command(
+    "promise", help=N_("Record a promise to pay: dunning pauses until the date + grace days.")
+)
 def promise_cmd(
-    customer: str = typer.Argument(..., help="Customer code."),
-    date: str = typer.Option(..., "--date", help="Promised payment date."),
-    amount: str = typer.Option(..., "--amount", help="Promised amount."),
-    grace: int = typer.Option(3, "--grace", help="Grace days after the promised date."),
-    note: str | None = typer.Option(None, "--note"),
-    as_of: str | None = typer.Option(None, "--as-of", help="Day of the promise (default today)."),
+    customer: str = typer.Argument(..., help=N_("Customer code.")),
+    date: str = typer.Option(..., "--date", help=N_("Promised payment date.")),
+    amount: str = typer.Option(..., "--amount", help=N_("Promised amount.")),
+    grace: int = typer.Option(3, "--grace", help=N_("Grace days after the promised date.")),
+    note: str | None = typer.Option(None, "--note", help=N_("Free text note.")),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help=N_("Day of the promise (default today).")
+    ),
 ) -> None:
-    """Record a promise to pay: dunning pauses until the date + grace days."""
     from encours.collections.actions import record_promise
 
     promised = _date(date, "--date")
@@ -185,14 +195,15 @@ def promise_cmd(
     console.print(_("Promise {id} recorded").format(id=promise_id))
 
 
-@dunning_app.command("dispute")
+@dunning_app.command(
+    "dispute", help=N_("Dispute an invoice (left out of dunning) or resolve its dispute.")
+)
 def dispute_cmd(
-    invoice: str = typer.Argument(..., help="Invoice number."),
-    reason: str = typer.Option("", "--reason", help="Reason (or resolution with --resolve)."),
-    resolve: bool = typer.Option(False, "--resolve", help="Resolve the invoice's dispute."),
-    as_of: str | None = typer.Option(None, "--as-of", help="Day (default today)."),
+    invoice: str = typer.Argument(..., help=N_("Invoice number.")),
+    reason: str = typer.Option("", "--reason", help=N_("Reason (or resolution with --resolve).")),
+    resolve: bool = typer.Option(False, "--resolve", help=N_("Resolve the invoice's dispute.")),
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("Day (default today).")),
 ) -> None:
-    """Dispute an invoice (left out of dunning) or resolve its dispute."""
     from encours.collections.actions import open_dispute, resolve_dispute
 
     day = parse_as_of(as_of)
@@ -204,42 +215,45 @@ def dispute_cmd(
         console.print(_("Invoice {number} disputed").format(number=invoice))
 
 
-@dunning_app.command("hold")
+@dunning_app.command("hold", help=N_("Do not dun a customer until a day (a reason is required)."))
 def hold_cmd(
-    customer: str = typer.Argument(..., help="Customer code."),
-    reason: str = typer.Option(..., "--reason", help="Why the customer is not dunned."),
-    until: str = typer.Option(..., "--until", help="Last day of the hold."),
-    as_of: str | None = typer.Option(None, "--as-of", help="First day (default today)."),
+    customer: str = typer.Argument(..., help=N_("Customer code.")),
+    reason: str = typer.Option(..., "--reason", help=N_("Why the customer is not dunned.")),
+    until: str = typer.Option(..., "--until", help=N_("Last day of the hold.")),
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("First day (default today).")),
 ) -> None:
-    """Do not dun a customer until a day (a reason is required)."""
     from encours.collections.actions import add_hold
 
     _action(add_hold, customer, reason, _date(until, "--until"), parse_as_of(as_of), _actor())
     console.print(_("Customer {code} on hold until {date}").format(code=customer, date=until))
 
 
-@dunning_app.command("call")
+@dunning_app.command(
+    "call", help=N_("Record a call's outcome (closes the customer's open call tasks).")
+)
 def call_cmd(
-    customer: str = typer.Argument(..., help="Customer code."),
-    outcome: str = typer.Option(..., "--outcome", help="reached, promised, disputed, no_answer."),
-    note: str | None = typer.Option(None, "--note"),
-    as_of: str | None = typer.Option(None, "--as-of", help="Day (default today)."),
+    customer: str = typer.Argument(..., help=N_("Customer code.")),
+    outcome: str = typer.Option(
+        ..., "--outcome", help=N_("reached, promised, disputed, no_answer.")
+    ),
+    note: str | None = typer.Option(None, "--note", help=N_("Free text note.")),
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("Day (default today).")),
 ) -> None:
-    """Record a call's outcome (closes the customer's open call tasks)."""
     from encours.collections.actions import record_call
 
     closed = _action(record_call, customer, outcome, parse_as_of(as_of), _actor(), note)
     console.print(_("Call recorded ({count} tasks closed)").format(count=len(closed)))
 
 
-@dunning_app.command("plan")
+@dunning_app.command(
+    "plan", help=N_("Agree a payment plan; dunning follows it instalment by instalment.")
+)
 def plan_cmd(
-    customer: str = typer.Argument(..., help="Customer code."),
-    instalment: list[str] = typer.Option(..., "--instalment", help="DATE:AMOUNT, repeatable."),
-    grace: int = typer.Option(3, "--grace", help="Grace days after each instalment."),
-    as_of: str | None = typer.Option(None, "--as-of", help="Day of the plan (default today)."),
+    customer: str = typer.Argument(..., help=N_("Customer code.")),
+    instalment: list[str] = typer.Option(..., "--instalment", help=N_("DATE:AMOUNT, repeatable.")),
+    grace: int = typer.Option(3, "--grace", help=N_("Grace days after each instalment.")),
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("Day of the plan (default today).")),
 ) -> None:
-    """Agree a payment plan; dunning follows it instalment by instalment."""
     from encours.collections.actions import create_plan
 
     rows = []
@@ -252,14 +266,15 @@ def plan_cmd(
     console.print(_("Payment plan {id} recorded").format(id=plan_id))
 
 
-@dunning_app.command("approve")
+@dunning_app.command(
+    "approve", help=N_("Approve the drafts waiting for a role (one customer's, or --all).")
+)
 def approve_cmd(
-    role: str = typer.Option(..., "--as", help="Approving role: credit_manager or sales."),
-    customer: str | None = typer.Option(None, "--customer", help="Customer code."),
-    all_: bool = typer.Option(False, "--all", help="Every draft waiting for the role."),
-    as_of: str | None = typer.Option(None, "--as-of", help="Day (default today)."),
+    role: str = typer.Option(..., "--as", help=N_("Approving role: credit_manager or sales.")),
+    customer: str | None = typer.Option(None, "--customer", help=N_("Customer code.")),
+    all_: bool = typer.Option(False, "--all", help=N_("Every draft waiting for the role.")),
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("Day (default today).")),
 ) -> None:
-    """Approve the drafts waiting for a role (one customer's, or --all)."""
     from encours.collections.actions import approve
 
     if (customer is None) == (not all_):
@@ -268,13 +283,12 @@ def approve_cmd(
     console.print(_("{count} communications approved").format(count=len(ids)))
 
 
-@dunning_app.command("list")
+@dunning_app.command("list", help=N_("The communications (newest first)."))
 def list_cmd(
-    status: str | None = typer.Option(None, "--status", help="draft, approved, sent, ..."),
-    customer: str | None = typer.Option(None, "--customer", help="Customer code."),
-    as_json: bool = typer.Option(False, "--json"),
+    status: str | None = typer.Option(None, "--status", help=N_("draft, approved, sent, ...")),
+    customer: str | None = typer.Option(None, "--customer", help=N_("Customer code.")),
+    as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
 ) -> None:
-    """The communications (newest first)."""
     from encours.collections.actions import list_communications
 
     frame = _action(list_communications, status, customer)
@@ -282,7 +296,8 @@ def list_cmd(
         print_json(frame.to_dicts())
         return
     table = Table(title=_("Communications"))
-    for col in ("id", _("Day"), _("Customer"), _("Level"), _("Channel"), _("Status"), _("Due")):
+    for col in ("id", _("Day"), _("Customer"), _("Level"), _("Channel"), _("Status"),
+                _("Amount due")):  # fmt: skip
         table.add_column(col)
     for r in frame.iter_rows(named=True):
         status_text = r["status"] + (f" ({r['requires_approval_by']})"
@@ -293,12 +308,11 @@ def list_cmd(
     console.print(table)
 
 
-@dunning_app.command("timeline")
+@dunning_app.command("timeline", help=N_("Everything that happened to a customer, in order."))
 def timeline_cmd(
-    customer: str = typer.Argument(..., help="Customer code."),
-    as_json: bool = typer.Option(False, "--json"),
+    customer: str = typer.Argument(..., help=N_("Customer code.")),
+    as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
 ) -> None:
-    """Everything that happened to a customer, in order."""
     from encours.collections.actions import timeline
 
     frame = _action(timeline, customer)
@@ -313,12 +327,13 @@ def timeline_cmd(
     console.print(table)
 
 
-@dunning_app.command("tasks")
+@dunning_app.command("tasks", help=N_("Open call tasks (the collectors' worklist)."))
 def tasks_cmd(
-    collector: str | None = typer.Option(None, "--collector"),
-    as_json: bool = typer.Option(False, "--json"),
+    collector: str | None = typer.Option(
+        None, "--collector", help=N_("Only this collector's tasks.")
+    ),
+    as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
 ) -> None:
-    """Open call tasks (the collectors' worklist)."""
     from encours.collections.tasks import open_tasks
 
     frame = _action(open_tasks, collector)
@@ -326,7 +341,7 @@ def tasks_cmd(
         print_json(frame.to_dicts())
         return
     table = Table(title=_("Open tasks"))
-    for col in ("id", _("Due"), _("Collector"), _("Customer"), _("Note")):
+    for col in ("id", _("Due date"), _("Collector"), _("Customer"), _("Note")):
         table.add_column(col)
     for r in frame.iter_rows(named=True):
         table.add_row(str(r["id"]), r["due_day"].isoformat(), escape(r["assignee"] or "-"),
@@ -337,9 +352,8 @@ def tasks_cmd(
 # --- policies ---------------------------------------------------------------------------
 
 
-@policy_app.command("list")
-def policy_list(as_json: bool = typer.Option(False, "--json")) -> None:
-    """The policies, their levels and the assignments."""
+@policy_app.command("list", help=N_("The policies, their levels and the assignments."))
+def policy_list(as_json: bool = typer.Option(False, "--json", help=N_("JSON output."))) -> None:
     from encours.collections import policies
 
     def read(conn):  # noqa: ANN001, ANN202
@@ -363,12 +377,11 @@ def policy_list(as_json: bool = typer.Option(False, "--json")) -> None:
         console.print(escape(f"{r['scope']} {r['key']} -> {r['policy_code']}"))
 
 
-@policy_app.command("show")
+@policy_app.command("show", help=N_("One policy's levels."))
 def policy_show(
-    code: str = typer.Argument(..., help="Policy code."),
-    as_json: bool = typer.Option(False, "--json"),
+    code: str = typer.Argument(..., help=N_("Policy code.")),
+    as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
 ) -> None:
-    """One policy's levels."""
     from encours.collections import policies
 
     policy = _action(policies.get_policy, code)
@@ -389,15 +402,16 @@ def policy_show(
     console.print(table)
 
 
-@policy_app.command("assign")
+@policy_app.command(
+    "assign", help=N_("Assign a policy to a segment, a risk class or one customer.")
+)
 def policy_assign(
-    policy: str = typer.Argument(..., help="Policy code (ignored with --remove)."),
-    segment: str | None = typer.Option(None, "--segment"),
-    risk_class: str | None = typer.Option(None, "--risk-class"),
-    customer: str | None = typer.Option(None, "--customer", help="Customer code (override)."),
-    remove: bool = typer.Option(False, "--remove", help="Remove the assignment."),
+    policy: str = typer.Argument(..., help=N_("Policy code (ignored with --remove).")),
+    segment: str | None = typer.Option(None, "--segment", help=N_("Customer segment.")),
+    risk_class: str | None = typer.Option(None, "--risk-class", help=N_("Risk class.")),
+    customer: str | None = typer.Option(None, "--customer", help=N_("Customer code (override).")),
+    remove: bool = typer.Option(False, "--remove", help=N_("Remove the assignment.")),
 ) -> None:
-    """Assign a policy to a segment, a risk class or one customer."""
     from encours.collections import policies
 
     given = [(s, k) for s, k in (("segment", segment), ("risk_class", risk_class),
@@ -418,22 +432,29 @@ def policy_assign(
         scope=scope, key=escape(key), policy="-" if remove else policy))  # fmt: skip
 
 
-@policy_app.command("level")
+@policy_app.command("level", help=N_("Edit (or add, or remove) one level of a policy."))
 def policy_level(
-    policy: str = typer.Argument(..., help="Policy code."),
-    level: str = typer.Argument(..., help="Level code (added when new)."),
-    days: int | None = typer.Option(None, "--days", help="Days relative to the due date."),
-    channel: str | None = typer.Option(None, "--channel", help="email, letter or phone."),
-    template: str | None = typer.Option(None, "--template"),
-    penalties: bool | None = typer.Option(None, "--penalties/--no-penalties"),
-    indemnity: bool | None = typer.Option(None, "--indemnity/--no-indemnity"),
-    minimum: str | None = typer.Option(None, "--minimum", help="Minimum net amount due."),
+    policy: str = typer.Argument(..., help=N_("Policy code.")),
+    level: str = typer.Argument(..., help=N_("Level code (added when new).")),
+    days: int | None = typer.Option(None, "--days", help=N_("Days relative to the due date.")),
+    channel: str | None = typer.Option(None, "--channel", help=N_("email, letter or phone.")),
+    template: str | None = typer.Option(None, "--template", help=N_("Template of the message.")),
+    penalties: bool | None = typer.Option(
+        None,
+        "--penalties/--no-penalties",
+        help=N_("Claim the late-payment penalties at this level."),
+    ),
+    indemnity: bool | None = typer.Option(
+        None,
+        "--indemnity/--no-indemnity",
+        help=N_("Claim the 40 EUR fixed indemnity at this level."),
+    ),
+    minimum: str | None = typer.Option(None, "--minimum", help=N_("Minimum net amount due.")),
     approval: str | None = typer.Option(
-        None, "--approval", help="credit_manager, sales or none."
+        None, "--approval", help=N_("credit_manager, sales or none.")
     ),  # fmt: skip
-    remove: bool = typer.Option(False, "--remove", help="Remove the level."),
+    remove: bool = typer.Option(False, "--remove", help=N_("Remove the level.")),
 ) -> None:
-    """Edit (or add, or remove) one level of a policy."""
     import dataclasses
 
     from encours.collections import policies

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from encours.cli.context import console, fail_usage, print_json
-from encours.i18n import _
+from encours.i18n import N_, _
 
 
 def _parse_end(value: str | None) -> dt.date:
@@ -23,19 +23,19 @@ def _parse_end(value: str | None) -> dt.date:
 
 
 def generate(
-    customers: int = typer.Option(1_000, "--customers", min=1, help="Number of customers."),
+    customers: int = typer.Option(1_000, "--customers", min=1, help=N_("Number of customers.")),
     invoices: int = typer.Option(
-        20_000, "--invoices", min=0, help="Number of invoices (credit notes come on top)."
+        20_000, "--invoices", min=0, help=N_("Number of invoices (credit notes come on top).")
     ),
-    seed: int = typer.Option(0, "--seed", min=0, help="Random seed: same seed, same files."),
-    out: Path = typer.Option(..., "--out", help="Output directory (created if needed)."),
+    seed: int = typer.Option(0, "--seed", min=0, help=N_("Random seed: same seed, same files.")),
+    out: Path = typer.Option(..., "--out", help=N_("Output directory (created if needed).")),
     end: str | None = typer.Option(
-        None, "--end", help="Last issue/payment date, YYYY-MM-DD (default: today)."
+        None, "--end", help=N_("Last issue/payment date, YYYY-MM-DD (default: today).")
     ),
     months: int = typer.Option(
-        24, "--months", min=1, max=600, help="Months of history before the end date."
+        24, "--months", min=1, max=600, help=N_("Months of history before the end date.")
     ),
-    json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    json_output: bool = typer.Option(False, "--json", help=N_("Print the summary as JSON.")),
 ) -> None:
     """Generate a synthetic receivables portfolio in the canonical CSV formats."""
     from encours.generate import generate_portfolio  # numpy/polars only when needed

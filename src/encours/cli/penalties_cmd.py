@@ -24,15 +24,15 @@ from encours.domain.penalties import (
     RateTable,
     compute_penalties,
 )
-from encours.i18n import _
+from encours.i18n import N_, _
 from encours.money import MoneyError, check_currency, quantize, to_minor
 
 rates_app = typer.Typer(
-    help="Reference rates (ECB refinancing rate, French legal interest rate).",
+    help=N_("Reference rates (ECB refinancing rate, French legal interest rate)."),
     no_args_is_help=True,
 )
 penalties_app = typer.Typer(
-    help="French B2B late-payment penalties and the 40 EUR fixed indemnity.",
+    help=N_("French B2B late-payment penalties and the 40 EUR fixed indemnity."),
     no_args_is_help=True,
 )
 
@@ -97,7 +97,7 @@ def _parse_amount(value: str, option: str, currency: str, *, strict_positive: bo
     try:
         to_minor(amount, currency)
     except MoneyError as exc:
-        fail_input(f"{option}: {exc}")
+        fail_input(_("{option}: {error}").format(option=option, error=exc))
     return amount
 
 
@@ -146,14 +146,15 @@ def result_as_json(result: PenaltyResult) -> dict:
 # --- rates ------------------------------------------------------------------------------
 
 
-@rates_app.command("list")
+@rates_app.command(
+    "list", help=N_("List the reference rates (seeded with the shipped rates when empty).")
+)
 def rates_list(
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+    as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
     kind: str | None = typer.Option(
-        None, "--kind", help="Only this kind: ecb, legal_pro or legal_consumer."
+        None, "--kind", help=N_("Only this kind: ecb, legal_pro or legal_consumer.")
     ),
 ) -> None:
-    """List the reference rates (seeded with the shipped rates when empty)."""
     from encours.store.db import unit_of_work
     from encours.store.rates import list_rates, missing_current_rate_warning
 
@@ -171,7 +172,9 @@ def rates_list(
     if kind is not None:
         rows = [r for r in rows if r.kind == kind]
     if warning:
-        err_console.print(f"[yellow]{_('Warning')}: {escape(warning)}[/yellow]")
+        err_console.print(
+            "[yellow]" + _("Warning: {message}").format(message=escape(warning)) + "[/yellow]"
+        )
     if as_json:
         print_json(
             [
@@ -195,18 +198,19 @@ def rates_list(
     console.print(table)
 
 
-@rates_app.command("set")
+@rates_app.command("set", help=N_("Enter or correct a reference rate (recorded in the audit log)."))
 def rates_set(
-    kind: str = typer.Argument(..., metavar="KIND", help="ecb or legal."),
-    valid_from: str = typer.Argument(..., metavar="FROM", help="Date in force, YYYY-MM-DD."),
-    rate: str = typer.Argument(..., metavar="RATE", help="Percent per year, e.g. 2.15."),
+    kind: str = typer.Argument(..., metavar="KIND", help=N_("ecb or legal.")),
+    valid_from: str = typer.Argument(..., metavar="FROM", help=N_("Date in force, YYYY-MM-DD.")),
+    rate: str = typer.Argument(..., metavar="RATE", help=N_("Percent per year, e.g. 2.15.")),
     consumer: bool = typer.Option(
-        False, "--consumer", help="With `legal`: the rate for a creditor who is not a professional."
+        False,
+        "--consumer",
+        help=N_("With `legal`: the rate for a creditor who is not a professional."),
     ),
-    note: str | None = typer.Option(None, "--note", help="Free text (source, decision...)."),
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+    note: str | None = typer.Option(None, "--note", help=N_("Free text (source, decision...).")),
+    as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
 ) -> None:
-    """Enter or correct a reference rate (recorded in the audit log)."""
     from encours.store.db import unit_of_work
     from encours.store.rates import RateInputError, check_rate, set_rate
 
@@ -225,7 +229,7 @@ def rates_set(
     try:
         value = check_rate(rate)
     except RateInputError as exc:
-        fail_input(f"RATE: {exc}")
+        fail_input(_("{option}: {error}").format(option="RATE", error=exc))
     with unit_of_work(state.db_url) as conn:
         row = set_rate(conn, table_kind, day, value, _actor(), note=note)
     if as_json:
@@ -241,36 +245,42 @@ def rates_set(
 # --- penalties --------------------------------------------------------------------------
 
 
-@penalties_app.command("compute")
+@penalties_app.command(
+    "compute",
+    help=N_(
+        "Late-payment penalties (art. L441-10 II) and the 40 EUR fixed indemnity of one invoice."
+    ),
+)
 def penalties_compute(
-    amount: str = typer.Option(..., "--amount", help="Invoice amount incl. VAT."),
-    due: str = typer.Option(..., "--due", help="Due date, YYYY-MM-DD."),
+    amount: str = typer.Option(..., "--amount", help=N_("Invoice amount incl. VAT.")),
+    due: str = typer.Option(..., "--due", help=N_("Due date, YYYY-MM-DD.")),
     payment: list[str] = typer.Option(
-        [], "--payment", help="DATE:AMOUNT of a payment (repeatable)."
+        [], "--payment", help=N_("DATE:AMOUNT of a payment (repeatable).")
     ),
     rate: str | None = typer.Option(
-        None, "--rate", help="Contractual rate, percent per year (floored at 3x legal rate)."
+        None, "--rate", help=N_("Contractual rate, percent per year (floored at 3x legal rate).")
     ),
     as_of: str | None = typer.Option(
         None,
         "--as-of",
-        help="Compute as of this date (default today); payments after it are ignored.",
+        help=N_("Compute as of this date (default today); payments after it are ignored."),
     ),
-    consumer: bool = typer.Option(False, "--consumer", help="The customer is a consumer (B2C)."),
+    consumer: bool = typer.Option(
+        False, "--consumer", help=N_("The customer is a consumer (B2C).")
+    ),
     insolvency: bool = typer.Option(
-        False, "--insolvency", help="The customer is in a collective insolvency procedure."
+        False, "--insolvency", help=N_("The customer is in a collective insolvency procedure.")
     ),
-    currency: str = typer.Option("EUR", "--currency", help="Currency of the invoice."),
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+    currency: str = typer.Option("EUR", "--currency", help=N_("Currency of the invoice.")),
+    as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
 ) -> None:
-    """Late-payment penalties (art. L441-10 II) and the 40 EUR fixed indemnity of one invoice."""
     from encours.store.db import unit_of_work
     from encours.store.rates import load_rate_table
 
     try:
         currency = check_currency(currency)
     except MoneyError as exc:
-        fail_input(f"--currency: {exc}")
+        fail_input(_("{option}: {error}").format(option="--currency", error=exc))
     value = _parse_amount(amount, "--amount", currency, strict_positive=False)
     due_date = _parse_date(due, "--due")
     payments = [_parse_payment(p, currency) for p in payment]
@@ -335,9 +345,17 @@ def _print_result(result: PenaltyResult) -> None:
             _fmt_money(p.interest, cur),
         )
     console.print(table)
-    console.print(f"{_('Days late')}: {result.days_late}")
-    console.print(f"{_('Penalties')}: {_fmt_money(result.penalties, cur)} {cur}")
-    console.print(f"{_('Fixed indemnity')}: {_fmt_money(result.indemnity, 'EUR')} EUR")
+    console.print(_("Days late: {days}").format(days=result.days_late))
+    console.print(
+        _("Penalties: {amount} {currency}").format(
+            amount=_fmt_money(result.penalties, cur), currency=cur
+        )
+    )
+    console.print(
+        _("Fixed indemnity: {amount} {currency}").format(
+            amount=_fmt_money(result.indemnity, "EUR"), currency="EUR"
+        )
+    )
     if result.reason:
         console.print(
             _("No penalties nor indemnity: the customer is a consumer")

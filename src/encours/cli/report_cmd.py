@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from encours.cli.context import console, fail_usage, parse_as_of, print_json, state
-from encours.i18n import _
+from encours.i18n import N_, _
 
 
 class Format(str, Enum):
@@ -21,11 +21,20 @@ class Format(str, Enum):
     xlsx = "xlsx"
 
 
-AS_OF_HELP = "Position date (YYYY-MM-DD, default today): only what is dated on or before counts."
+AS_OF_HELP = N_(
+    "Position date (YYYY-MM-DD, default today): only what is dated on or before counts."
+)
 
 
 def emit(frame: pl.DataFrame, fmt: Format, out: Path | None, title: str, limit: int) -> None:
-    """Write a report frame in the requested format, to --out or to the terminal."""
+    """Write a report frame in the requested format, to --out or to the terminal.
+
+    Tables and xlsx sheets are for people: translated headers and metric names; csv and
+    json keep the stable English keys."""
+    from encours.services.reports import for_humans
+
+    if fmt in (Format.table, Format.xlsx):
+        frame = for_humans(frame)
     if fmt == Format.xlsx:
         if out is None:
             fail_usage(_("--format xlsx needs --out FILE.xlsx"))
@@ -65,21 +74,26 @@ def _is_amount(frame: pl.DataFrame, col: str) -> bool:
 
 
 def register(app: typer.Typer) -> None:
-    report_app = typer.Typer(help="Reports: aging, customers, KPIs.", no_args_is_help=True)
+    report_app = typer.Typer(help=N_("Reports: aging, customers, KPIs."), no_args_is_help=True)
 
-    @report_app.command("aging")
+    @report_app.command(
+        "aging", help=N_("Aging of receivables by customer: not yet due and overdue by bucket.")
+    )
     def aging(
         as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
-        fmt: Format = typer.Option(Format.table, "--format"),
-        out: Path | None = typer.Option(None, "--out"),
-        buckets: str = typer.Option(
-            "1-30,31-60,61-90,91-120,121+", "--buckets", help="Aging buckets in days overdue."
+        fmt: Format = typer.Option(
+            Format.table, "--format", help=N_("Output format: table, csv, json or xlsx.")
         ),
-        portfolio: bool = typer.Option(False, "--portfolio", help="Totals only."),
-        limit: int = typer.Option(50, "--limit", help="Rows shown in a table."),
-        as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
+        out: Path | None = typer.Option(
+            None, "--out", help=N_("Output file (with --format csv, json or xlsx).")
+        ),
+        buckets: str = typer.Option(
+            "1-30,31-60,61-90,91-120,121+", "--buckets", help=N_("Aging buckets in days overdue.")
+        ),
+        portfolio: bool = typer.Option(False, "--portfolio", help=N_("Totals only.")),
+        limit: int = typer.Option(50, "--limit", help=N_("Rows shown in a table.")),
+        as_json: bool = typer.Option(False, "--json", help=N_("Same as --format json.")),
     ) -> None:
-        """Aging of receivables by customer: not yet due and overdue by bucket."""
         from encours.domain.aging import BucketError
         from encours.services.reports import aging_report, money_columns
 
@@ -101,15 +115,21 @@ def register(app: typer.Typer) -> None:
         emit(frame, Format.json if as_json else fmt, out,
              _("Aging as of {day}").format(day=day), limit)  # fmt: skip
 
-    @report_app.command("customers")
+    @report_app.command(
+        "customers",
+        help=N_("Each customer's position: balance, overdue, limit, exposure and payment KPIs."),
+    )
     def customers(
         as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
-        fmt: Format = typer.Option(Format.table, "--format"),
-        out: Path | None = typer.Option(None, "--out"),
-        limit: int = typer.Option(50, "--limit"),
-        as_json: bool = typer.Option(False, "--json"),
+        fmt: Format = typer.Option(
+            Format.table, "--format", help=N_("Output format: table, csv, json or xlsx.")
+        ),
+        out: Path | None = typer.Option(
+            None, "--out", help=N_("Output file (with --format csv, json or xlsx).")
+        ),
+        limit: int = typer.Option(50, "--limit", help=N_("Rows shown in a table.")),
+        as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
     ) -> None:
-        """Each customer's position: balance, overdue, limit, exposure and payment KPIs."""
         from encours.services.reports import customer_report
 
         day = parse_as_of(as_of)
@@ -117,14 +137,20 @@ def register(app: typer.Typer) -> None:
         emit(frame, Format.json if as_json else fmt, out,
              _("Customers as of {day}").format(day=day), limit)  # fmt: skip
 
-    @report_app.command("kpis")
+    @report_app.command(
+        "kpis",
+        help=N_("Portfolio KPIs: outstanding, overdue, DSO, CEI, ADD, days to pay, late share."),
+    )
     def kpis(
         as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
-        fmt: Format = typer.Option(Format.table, "--format"),
-        out: Path | None = typer.Option(None, "--out"),
-        as_json: bool = typer.Option(False, "--json"),
+        fmt: Format = typer.Option(
+            Format.table, "--format", help=N_("Output format: table, csv, json or xlsx.")
+        ),
+        out: Path | None = typer.Option(
+            None, "--out", help=N_("Output file (with --format csv, json or xlsx).")
+        ),
+        as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
     ) -> None:
-        """Portfolio KPIs: outstanding, overdue, DSO, CEI, ADD, days to pay, late share."""
         from encours.services.reports import kpi_report
 
         day = parse_as_of(as_of)
@@ -132,15 +158,17 @@ def register(app: typer.Typer) -> None:
         emit(frame, Format.json if as_json else fmt, out,
              _("KPIs as of {day}").format(day=day), 100)  # fmt: skip
 
-    @report_app.command("snapshot")
+    @report_app.command(
+        "snapshot",
+        help=N_("Keep month-end positions and KPIs for the trends (idempotent; run it monthly)."),
+    )
     def snapshot(
         as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
         months: int = typer.Option(
-            1, "--months", min=1, max=120, help="Month-ends to (re)build, back from --as-of."
+            1, "--months", min=1, max=120, help=N_("Month-ends to (re)build, back from --as-of.")
         ),
-        as_json: bool = typer.Option(False, "--json"),
+        as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
     ) -> None:
-        """Keep month-end positions and KPIs for the trends (idempotent; run it monthly)."""
         import datetime as dt
 
         from encours.analytics.snapshots import take_monthly_snapshots
@@ -160,12 +188,11 @@ def register(app: typer.Typer) -> None:
 
     app.add_typer(report_app, name="report")
 
-    @app.command("status")
+    @app.command("status", help=N_("Counts and outstanding amount of the ledger as of a day."))
     def status(
         as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
-        as_json: bool = typer.Option(False, "--json"),
+        as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
     ) -> None:
-        """Counts and outstanding amount of the ledger as of a day."""
         from encours.services.reports import status as get_status
 
         payload = get_status(parse_as_of(as_of), state.db_url)
@@ -177,7 +204,8 @@ def register(app: typer.Typer) -> None:
         table.add_column(_("value"), justify="right")
         for key in ("customers", "invoices", "credit_notes", "payments", "open_invoices"):
             table.add_row(_(key), str(payload[key]))
-        for cur, values in payload["by_currency"].items():
-            table.add_row(_("outstanding") + f" {cur}", values["outstanding"])
-            table.add_row(_("overdue") + f" {cur}", values["overdue"])
+        by_currency: dict[str, dict[str, str]] = payload["by_currency"]  # type: ignore[assignment]
+        for cur, values in by_currency.items():
+            table.add_row(_("outstanding {currency}").format(currency=cur), values["outstanding"])
+            table.add_row(_("overdue {currency}").format(currency=cur), values["overdue"])
         console.print(table)

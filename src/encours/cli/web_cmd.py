@@ -7,40 +7,42 @@ import sys
 import typer
 
 from encours.cli.context import console, fail_input, print_json, state
-from encours.i18n import _
+from encours.i18n import N_, _
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("serve")
+    @app.command("serve", help=N_("Serve the web application (pages, /api/v1, /docs)."))
     def serve(
-        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-        port: int = typer.Option(8000, "--port", help="TCP port."),
+        host: str = typer.Option("127.0.0.1", "--host", help=N_("Address to listen on.")),
+        port: int = typer.Option(8000, "--port", help=N_("TCP port.")),
     ) -> None:
-        """Serve the web application (pages, /api/v1, /docs)."""
         from encours.web import serve as run
 
         run(state.db_url, host, port, None)
 
-    users_app = typer.Typer(help="Users of the web application and API tokens.",
+    users_app = typer.Typer(help=N_("Users of the web application and API tokens."),
                             no_args_is_help=True)  # fmt: skip
-    token_app = typer.Typer(help="API tokens for integrations.", no_args_is_help=True)
+    token_app = typer.Typer(help=N_("API tokens for integrations."), no_args_is_help=True)
     users_app.add_typer(token_app, name="token")
     app.add_typer(users_app, name="users")
 
-    @users_app.command("add")
+    @users_app.command(
+        "add", help=N_("Add a user (the password is read from stdin, never from the command line).")
+    )
     def add(
-        name: str = typer.Argument(..., help="User name."),
+        name: str = typer.Argument(..., help=N_("User name.")),
         role: str = typer.Option(
-            ..., "--role", help="admin, credit_manager, collector, sales, accountant or read_only."
+            ...,
+            "--role",
+            help=N_("admin, credit_manager, collector, sales, accountant or read_only."),
         ),  # fmt: skip
         password_stdin: bool = typer.Option(
-            False, "--password-stdin", help="Read the password from standard input."
+            False, "--password-stdin", help=N_("Read the password from standard input.")
         ),
         owner: str | None = typer.Option(
-            None, "--owner", help="Sales: the account owner name of their customers."
+            None, "--owner", help=N_("Sales: the account owner name of their customers.")
         ),  # fmt: skip
     ) -> None:
-        """Add a user (the password is read from stdin, never from the command line)."""
         from encours.store.db import unit_of_work
         from encours.web.accounts import AccountError, create_user
 
@@ -55,9 +57,8 @@ def register(app: typer.Typer) -> None:
             fail_input(str(exc))
         console.print(_("User {name} added ({role}).").format(name=name, role=role))
 
-    @users_app.command("list")
-    def list_users(as_json: bool = typer.Option(False, "--json")) -> None:
-        """List the users."""
+    @users_app.command("list", help=N_("List the users."))
+    def list_users(as_json: bool = typer.Option(False, "--json", help=N_("JSON output."))) -> None:
         from encours.store.db import unit_of_work
         from encours.web.accounts import list_users as users
 
@@ -70,9 +71,8 @@ def register(app: typer.Typer) -> None:
             status = "" if row["active"] else " " + _("(disabled)")
             console.print(f"{row['username']}\t{row['role']}\t{row['owner_name'] or ''}{status}")
 
-    @users_app.command("disable")
-    def disable(name: str = typer.Argument(...)) -> None:
-        """Disable a user (their sessions end at once)."""
+    @users_app.command("disable", help=N_("Disable a user (their sessions end at once)."))
+    def disable(name: str = typer.Argument(..., help=N_("User name."))) -> None:
         from sqlalchemy import select
 
         from encours.store.db import unit_of_work
@@ -85,13 +85,22 @@ def register(app: typer.Typer) -> None:
             update_user(conn, user_id, actor="cli", active=False)
         console.print(_("User {name} disabled.").format(name=name))
 
-    @token_app.command("create")
+    @token_app.command(
+        "create", help=N_("Create an API token and print it once (only its hash is kept).")
+    )
     def token_create(
-        name: str = typer.Argument(..., help="Token name (the integration)."),
-        role: str = typer.Option(..., "--role"),
-        owner: str | None = typer.Option(None, "--owner"),
+        name: str = typer.Argument(..., help=N_("Token name (the integration).")),
+        role: str = typer.Option(
+            ...,
+            "--role",
+            help=N_(
+                "Role of the token: admin, credit_manager, collector, sales, accountant, read_only."
+            ),
+        ),
+        owner: str | None = typer.Option(
+            None, "--owner", help=N_("Sales: the account owner name of their customers.")
+        ),
     ) -> None:
-        """Create an API token and print it once (only its hash is kept)."""
         from encours.store.db import unit_of_work
         from encours.web.accounts import AccountError, create_token
 
@@ -104,9 +113,10 @@ def register(app: typer.Typer) -> None:
                       highlight=False)  # fmt: skip
         typer.echo(token)
 
-    @token_app.command("revoke")
-    def token_revoke(name: str = typer.Argument(...)) -> None:
-        """Revoke an API token."""
+    @token_app.command("revoke", help=N_("Revoke an API token."))
+    def token_revoke(
+        name: str = typer.Argument(..., help=N_("Token name (the integration).")),
+    ) -> None:
         from encours.store.db import unit_of_work
         from encours.web.accounts import AccountError, revoke_token
 
@@ -117,9 +127,8 @@ def register(app: typer.Typer) -> None:
             fail_input(str(exc))
         console.print(_("Token {name} revoked.").format(name=name))
 
-    @token_app.command("list")
-    def token_list(as_json: bool = typer.Option(False, "--json")) -> None:
-        """List the API tokens (never the tokens themselves)."""
+    @token_app.command("list", help=N_("List the API tokens (never the tokens themselves)."))
+    def token_list(as_json: bool = typer.Option(False, "--json", help=N_("JSON output."))) -> None:
         from encours.store.db import unit_of_work
         from encours.web.accounts import list_tokens
 

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from encours.i18n import _
+
 CHANNELS = ("email", "letter", "phone")
 APPROVAL_ROLES = ("credit_manager", "sales")
 CALL_OUTCOMES = ("reached", "promised", "disputed", "no_answer")
@@ -78,27 +80,49 @@ def check_policy(policy: Policy) -> Policy:
     """Raise PolicyError unless the levels are usable: codes unique, days strictly
     increasing in order, known channels and approval roles, minimum amounts >= 0."""
     if not policy.code.strip():
-        raise PolicyError("a policy needs a code")
+        raise PolicyError(_("a policy needs a code"))
     if not policy.levels:
-        raise PolicyError(f"policy {policy.code}: no level")
+        raise PolicyError(_("policy {code}: no level").format(code=policy.code))
     codes = [lv.code for lv in policy.levels]
     if len(set(codes)) != len(codes):
-        raise PolicyError(f"policy {policy.code}: level codes must be unique ({codes})")
+        raise PolicyError(
+            _("policy {code}: level codes must be unique ({codes})").format(
+                code=policy.code, codes=codes
+            )
+        )
     for previous, level in zip(policy.levels, policy.levels[1:], strict=False):
         if level.days <= previous.days:
             raise PolicyError(
-                f"policy {policy.code}: level {level.code} ({level.days} days) must come "
-                f"after {previous.code} ({previous.days} days)"
+                _(
+                    "policy {code}: level {level} ({days} days) must come after {previous} "
+                    "({previous_days} days)"
+                ).format(
+                    code=policy.code,
+                    level=level.code,
+                    days=level.days,
+                    previous=previous.code,
+                    previous_days=previous.days,
+                )
             )
     for level in policy.levels:
         if level.channel not in CHANNELS:
-            raise PolicyError(f"level {level.code}: unknown channel {level.channel!r}")
+            raise PolicyError(
+                _("level {level}: unknown channel {channel!r}").format(
+                    level=level.code, channel=level.channel
+                )
+            )
         if level.approval_role is not None and level.approval_role not in APPROVAL_ROLES:
-            raise PolicyError(f"level {level.code}: unknown approval role {level.approval_role!r}")
+            raise PolicyError(
+                _("level {level}: unknown approval role {role!r}").format(
+                    level=level.code, role=level.approval_role
+                )
+            )
         if level.min_overdue_minor < 0:
-            raise PolicyError(f"level {level.code}: the minimum amount must not be negative")
+            raise PolicyError(
+                _("level {level}: the minimum amount must not be negative").format(level=level.code)
+            )
         if not level.template.strip():
-            raise PolicyError(f"level {level.code}: a template is required")
+            raise PolicyError(_("level {level}: a template is required").format(level=level.code))
     return policy
 
 

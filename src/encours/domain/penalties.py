@@ -46,6 +46,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
+from encours.i18n import _
 from encours.money import quantize
 
 ECB = "ecb"
@@ -77,8 +78,9 @@ class MissingRateError(PenaltyError):
         self.reference_day = half_year_start(day)
         self.half_year = half_year_label(day)
         super().__init__(
-            f"no {kind} rate in force on {self.reference_day.isoformat()} "
-            f"(reference day of {self.half_year})"
+            _("no {kind} rate in force on {day} (reference day of {half_year})").format(
+                kind=kind, day=self.reference_day.isoformat(), half_year=self.half_year
+            )
         )
 
 
@@ -130,12 +132,20 @@ class RateTable:
         by_key: dict[tuple[str, dt.date], Decimal] = {}
         for kind, valid_from, rate in entries:
             if kind not in RATE_KINDS:
-                raise PenaltyError(f"unknown rate kind {kind!r} (expected one of {RATE_KINDS})")
+                raise PenaltyError(
+                    _("unknown rate kind {kind!r} (expected one of {kinds})").format(
+                        kind=kind, kinds=RATE_KINDS
+                    )
+                )
             if not isinstance(valid_from, dt.date) or isinstance(valid_from, dt.datetime):
-                raise PenaltyError(f"valid_from must be a date, got {valid_from!r}")
+                raise PenaltyError(
+                    _("valid_from must be a date, got {value!r}").format(value=valid_from)
+                )
             value = Decimal(rate)
             if not value.is_finite():
-                raise PenaltyError(f"rate must be a finite decimal, got {rate!r}")
+                raise PenaltyError(
+                    _("rate must be a finite decimal, got {value!r}").format(value=rate)
+                )
             by_key[(kind, valid_from)] = value
         self._by_kind: dict[str, list[RateEntry]] = {kind: [] for kind in RATE_KINDS}
         for (kind, valid_from), value in sorted(by_key.items()):
@@ -230,11 +240,17 @@ def _check_amount(value: Decimal, what: str) -> Decimal:
         try:
             value = Decimal(value)
         except (ArithmeticError, TypeError, ValueError) as exc:
-            raise PenaltyError(f"{what}: not a decimal amount: {value!r}") from exc
+            raise PenaltyError(
+                _("{what}: not a decimal amount: {value!r}").format(what=what, value=value)
+            ) from exc
     if not value.is_finite():
-        raise PenaltyError(f"{what}: not a finite amount: {value!r}")
+        raise PenaltyError(
+            _("{what}: not a finite amount: {value!r}").format(what=what, value=value)
+        )
     if value < 0:
-        raise PenaltyError(f"{what}: must not be negative, got {value}")
+        raise PenaltyError(
+            _("{what}: must not be negative, got {value}").format(what=what, value=value)
+        )
     return value
 
 
@@ -299,14 +315,16 @@ def compute_penalties(
     `as_of` inclusive, which is then required. Raises :class:`PenaltyError` on invalid
     input and :class:`MissingRateError` when a half-year's rate is not in `rates`.
     """
-    amount = _check_amount(amount, "amount")
+    amount = _check_amount(amount, _("amount"))
     if contractual_rate is not None:
         contractual_rate = Decimal(contractual_rate)
         if not contractual_rate.is_finite() or contractual_rate < 0:
-            raise PenaltyError(f"contractual rate must be >= 0, got {contractual_rate}")
+            raise PenaltyError(
+                _("contractual rate must be >= 0, got {rate}").format(rate=contractual_rate)
+            )
     known: list[tuple[dt.date, Decimal]] = []
     for day, paid in payments:
-        paid = _check_amount(paid, f"payment of {day}")
+        paid = _check_amount(paid, _("payment of {day}").format(day=day))
         if as_of is None or day <= as_of:
             known.append((day, paid))
     known.sort(key=lambda p: p[0])
@@ -331,7 +349,7 @@ def compute_penalties(
             paid_off = day
     if paid_off is None:
         if as_of is None:
-            raise PenaltyError("the invoice is not fully paid: as_of is required")
+            raise PenaltyError(_("the invoice is not fully paid: as_of is required"))
         segments.append((start, as_of, principal))
         days_late = max((as_of - due).days, 0)
     else:

@@ -25,6 +25,8 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from encours.i18n import _
+
 
 class TermsError(ValueError):
     """Payment terms that cannot be understood or are out of range."""
@@ -98,14 +100,24 @@ class PaymentTerms:
 
     def __post_init__(self) -> None:
         if isinstance(self.days, bool) or not isinstance(self.days, int):
-            raise TermsError(f"payment terms days must be an int, got {self.days!r}")
+            raise TermsError(
+                _("payment terms days must be an int, got {value!r}").format(value=self.days)
+            )
         if not 0 <= self.days <= _MAX_DAYS:
-            raise TermsError(f"payment terms of {self.days} days: expected 0 to {_MAX_DAYS} days")
+            raise TermsError(
+                _("payment terms of {days} days: expected 0 to {max} days").format(
+                    days=self.days, max=_MAX_DAYS
+                )
+            )
         if self.day_of_month is not None:
             if not self.end_of_month:
-                raise TermsError("a day of month ('le 10') is only allowed with end of month terms")
+                raise TermsError(
+                    _("a day of month ('le 10') is only allowed with end of month terms")
+                )
             if not 1 <= self.day_of_month <= 31:
-                raise TermsError(f"day of month {self.day_of_month}: expected 1 to 31")
+                raise TermsError(
+                    _("day of month {day}: expected 1 to 31").format(day=self.day_of_month)
+                )
 
     @classmethod
     def parse(cls, text: str) -> PaymentTerms:
@@ -115,17 +127,29 @@ class PaymentTerms:
         PaymentTerms(days=45, end_of_month=True, day_of_month=None)
         """
         if not isinstance(text, str):
-            raise TermsError(f"payment terms must be text, got {text!r}; {_EXPECTED}")
+            raise TermsError(
+                _("payment terms must be text, got {value!r}; {expected}").format(
+                    value=text, expected=_(_EXPECTED)
+                )
+            )
         norm = _normalize(text)
         if re.search(r"-\s*\d", text):
-            raise TermsError(f"negative payment terms {text!r}: {_EXPECTED}")
+            raise TermsError(
+                _("negative payment terms {value!r}: {expected}").format(
+                    value=text, expected=_(_EXPECTED)
+                )
+            )
         if norm in _CASH:
             return cls(0, False)
         if re.fullmatch(_EOM, norm):
             return cls(0, True)
         match = _TERMS_RE.fullmatch(norm)
         if match is None or (match["eom_before"] and match["eom_after"]):
-            raise TermsError(f"unknown payment terms {text!r}: {_EXPECTED}")
+            raise TermsError(
+                _("unknown payment terms {value!r}: {expected}").format(
+                    value=text, expected=_(_EXPECTED)
+                )
+            )
         end_of_month = bool(match["eom_before"] or match["eom_after"])
         dom = int(match["dom"]) if match["dom"] else None
         return cls(int(match["days"]), end_of_month, dom)
@@ -190,8 +214,13 @@ def due_dates(issue_dates: pl.Series, terms: pl.Series) -> pl.Series:
             bad.append(text)
     if bad:
         shown = ", ".join(repr(t) for t in sorted(bad)[:20])
-        more = f" (and {len(bad) - 20} more)" if len(bad) > 20 else ""
-        raise TermsError(f"unknown payment terms: {shown}{more}; {_EXPECTED}")
+        if len(bad) > 20:
+            shown = _("{shown} (and {count} more)").format(shown=shown, count=len(bad) - 20)
+        raise TermsError(
+            _("unknown payment terms: {values}; {expected}").format(
+                values=shown, expected=_(_EXPECTED)
+            )
+        )
 
     table = pl.DataFrame(
         {

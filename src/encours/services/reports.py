@@ -3,14 +3,88 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import polars as pl
 
 from encours.analytics.portfolio import customer_positions, portfolio_totals
 from encours.domain.aging import DEFAULT_SPEC, Bucket, parse_buckets
+from encours.i18n import N_, _, gettext
 from encours.money import from_minor
 from encours.store.db import unit_of_work
 from encours.store.frames import query_frame
+
+# Human-facing labels of the report columns and KPI metrics (tables and xlsx sheets). The
+# csv/json outputs keep the stable English snake_case keys, for machines.
+LABELS: dict[str, str] = {
+    "code": N_("Code"),
+    "name": N_("Name"),
+    "segment": N_("Segment"),
+    "currency": N_("Currency"),
+    "open_invoices": N_("Open invoices"),
+    "balance": N_("Balance"),
+    "invoices_open": N_("Open invoices amount"),
+    "not_due": N_("Not yet due"),
+    "overdue": N_("Overdue"),
+    "unapplied_cash": N_("Unapplied cash"),
+    "unapplied_credit": N_("Unapplied credit notes"),
+    "over_limit": N_("Over limit"),
+    "overdue_share_pct": N_("Overdue share (%)"),
+    "customers_over_limit": N_("Customers over limit"),
+    "credit_limit": N_("Credit limit"),
+    "exposure": N_("Exposure"),
+    "headroom": N_("Headroom"),
+    "limit_used": N_("Limit used"),
+    "days_oldest_overdue": N_("Days of the oldest overdue"),
+    "as_of": N_("As of"),
+    "cei_days": N_("CEI period (days)"),
+    "receivables": N_("Receivables"),
+    "receivables_minor": N_("Receivables (minor units)"),
+    "current": N_("Current receivables (not due)"),
+    "current_minor": N_("Current (minor units)"),
+    "overdue_minor": N_("Overdue (minor units)"),
+    "sales_12m": N_("Sales 12 months"),
+    "sales_12m_minor": N_("Sales 12 months (minor units)"),
+    "sales_3m": N_("Sales 3 months"),
+    "sales_3m_minor": N_("Sales 3 months (minor units)"),
+    "cei_begin": N_("CEI opening receivables"),
+    "cei_begin_minor": N_("CEI opening receivables (minor units)"),
+    "cei_sales": N_("CEI sales"),
+    "cei_sales_minor": N_("CEI sales (minor units)"),
+    "settled_12m": N_("Invoices settled in 12 months"),
+    "settled_12m_minor": N_("Settled in 12 months (minor units)"),
+    "dso": N_("DSO"),
+    "bpdso": N_("Best possible DSO"),
+    "add": N_("Average days delinquent"),
+    "cei": N_("CEI (%)"),
+    "wadp": N_("Weighted days to pay"),
+    "wadl": N_("Weighted days late"),
+    "late_share_count": N_("Paid late (% of invoices)"),
+    "late_share_amount": N_("Paid late (% of amount)"),
+    "metric": N_("Metric"),
+    "value": N_("Value"),
+}
+_BUCKET = re.compile(r"\d+(?:-\d+|\+)")  # an aging bucket label: 1-30, 121+
+
+
+def label(key: str) -> str:
+    """The label of a report column or KPI metric in the current language (the key itself
+    when it has none); aging buckets read "1-30 days"."""
+    if key in LABELS:
+        return gettext(LABELS[key])
+    if _BUCKET.fullmatch(key):
+        return _("{range} days").format(range=key)
+    return key
+
+
+def for_humans(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with translated column headers and KPI metric names (table, xlsx)."""
+    if "metric" in frame.columns:
+        frame = frame.with_columns(pl.col("metric").map_elements(label, return_dtype=pl.String))
+    names = {c: label(c) for c in frame.columns}
+    if len(set(names.values())) != len(names):  # two keys, one label: keep the keys
+        return frame
+    return frame.rename(names)
 
 
 def money_columns(frame: pl.DataFrame) -> pl.DataFrame:
@@ -87,8 +161,9 @@ def customer_report(as_of: dt.date, db_url: str | None = None) -> pl.DataFrame:
     with unit_of_work(db_url) as conn:
         positions = customer_positions(conn, as_of, buckets, include_zero=True)
         kpis = customer_kpis(conn, as_of)
-    kpis = kpis.select(["customer_id", "currency"] + [
-        c for c in kpis.columns if c not in positions.columns])
+    kpis = kpis.select(
+        ["customer_id", "currency"] + [c for c in kpis.columns if c not in positions.columns]
+    )
     frame = positions.join(kpis, on=["customer_id", "currency"], how="left")
     keep = ["code", "name", "segment", "currency", "balance_minor", "not_due_minor",
             "overdue_minor", "unapplied_cash_minor", "credit_limit_minor", "exposure_minor",

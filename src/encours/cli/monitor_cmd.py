@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from encours.cli.context import console, fail_input, fail_usage, parse_as_of, print_json, state
-from encours.i18n import _
+from encours.i18n import N_, _
 
 AS_OF_HELP = "Day of the run (YYYY-MM-DD, default today)."
 
@@ -33,24 +33,26 @@ def _jsonable_alert(row: dict) -> dict:
 
 
 def register(app: typer.Typer) -> None:  # noqa: C901
-    alerts_app = typer.Typer(help="Alerts raised by `encours monitor`.", no_args_is_help=True)
+    alerts_app = typer.Typer(help=N_("Alerts raised by `encours monitor`."), no_args_is_help=True)
 
-    @app.command("monitor")
+    @app.command(
+        "monitor",
+        help=N_("Raise, refresh and close the alerts of the day; prints the counts per kind."),
+    )
     def monitor(
-        as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+        as_of: str = typer.Option(None, "--as-of", help=N_(AS_OF_HELP)),
         as_json: bool = typer.Option(False, "--json"),
         new_overdue_amount: str = typer.Option(None, "--new-overdue-amount",
-                                               help="Default 10000.00."),
-        dso_increase_days: str = typer.Option(None, "--dso-increase-days", help="Default 15."),
+                                               help=N_("Default 10000.00.")),
+        dso_increase_days: str = typer.Option(None, "--dso-increase-days", help=N_("Default 15.")),
         large_invoice_amount: str = typer.Option(None, "--large-invoice-amount",
-                                                 help="Default 10000.00."),
-        p_late: str = typer.Option(None, "--p-late", help="Default 0.7."),
+                                                 help=N_("Default 10000.00.")),
+        p_late: str = typer.Option(None, "--p-late", help=N_("Default 0.7.")),
         large_order_amount: str = typer.Option(None, "--large-order-amount",
-                                               help="Default 10000.00."),
-        lookback_days: int = typer.Option(None, "--lookback-days", help="Default 30."),
-        by: str = typer.Option(None, "--by", help="Who runs it (default the user)."),
+                                               help=N_("Default 10000.00.")),
+        lookback_days: int = typer.Option(None, "--lookback-days", help=N_("Default 30.")),
+        by: str = typer.Option(None, "--by", help=N_("Who runs it (default the user).")),
     ) -> None:  # fmt: skip
-        """Raise, refresh and close the alerts of the day; prints the counts per kind."""
         from encours.risk.monitor import Thresholds, kind_label, run_monitor
         from encours.store.db import unit_of_work
 
@@ -81,14 +83,13 @@ def register(app: typer.Typer) -> None:  # noqa: C901
                                                                  reason=reason))  # fmt: skip
         console.print(_("{n} alert(s) closed").format(n=report.closed))
 
-    @alerts_app.command("list")
+    @alerts_app.command("list", help=N_("The alerts, most severe first."))
     def list_cmd(
-        status: str = typer.Option("open", "--status", help="open, acknowledged, closed, all."),
+        status: str = typer.Option("open", "--status", help=N_("open, acknowledged, closed, all.")),
         assignee: str = typer.Option(None, "--assignee"),
         kind: str = typer.Option(None, "--kind"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """The alerts, most severe first."""
         from encours.risk.monitor import kind_label, list_alerts, severity_label
         from encours.store.alerts_schema import ALERT_KINDS, ALERT_STATUSES
         from encours.store.db import unit_of_work
@@ -114,14 +115,16 @@ def register(app: typer.Typer) -> None:  # noqa: C901
                           r["as_of"].isoformat(), r["status"], r["title"])  # fmt: skip
         console.print(table)
 
-    @alerts_app.command("ack")
+    @alerts_app.command(
+        "ack",
+        help=N_("Acknowledge an open alert with a comment (audited, on the customer's timeline)."),
+    )
     def ack(
-        alert_id: int = typer.Argument(..., help="The alert's number."),
-        comment: str = typer.Option(..., "--comment", help="What was done or decided."),
-        by: str = typer.Option(None, "--by", help="Who acknowledges (default the user)."),
+        alert_id: int = typer.Argument(..., help=N_("The alert's number.")),
+        comment: str = typer.Option(..., "--comment", help=N_("What was done or decided.")),
+        by: str = typer.Option(None, "--by", help=N_("Who acknowledges (default the user).")),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Acknowledge an open alert with a comment (audited, on the customer's timeline)."""
         from encours.risk.monitor import acknowledge
         from encours.store.db import unit_of_work
 
@@ -136,13 +139,14 @@ def register(app: typer.Typer) -> None:  # noqa: C901
         message = _("Alert {id} acknowledged by {actor}")
         console.print(message.format(id=alert_id, actor=row["acknowledged_by"]))
 
-    @alerts_app.command("digest")
+    @alerts_app.command("digest", help=N_("Email each assignee the digest of their open alerts."))
     def digest(
-        as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print the digests, send nothing."),
+        as_of: str = typer.Option(None, "--as-of", help=N_(AS_OF_HELP)),
+        dry_run: bool = typer.Option(
+            False, "--dry-run", help=N_("Print the digests, send nothing.")
+        ),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Email each assignee the digest of their open alerts."""
         from encours.risk.digest import build_digests, send_digests
         from encours.store.db import unit_of_work
 
@@ -172,15 +176,16 @@ def register(app: typer.Typer) -> None:  # noqa: C901
         if report.failed:
             raise typer.Exit(1)
 
-    @alerts_app.command("order")
+    @alerts_app.command(
+        "order", help=N_("Check an order (as `encours check order`) and log it for the monitoring.")
+    )
     def order(
-        customer: str = typer.Option(..., "--customer", help="The customer's code."),
-        amount: str = typer.Option(..., "--amount", help="Order amount incl. VAT."),
-        as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+        customer: str = typer.Option(..., "--customer", help=N_("The customer's code.")),
+        amount: str = typer.Option(..., "--amount", help=N_("Order amount incl. VAT.")),
+        as_of: str = typer.Option(None, "--as-of", help=N_(AS_OF_HELP)),
         by: str = typer.Option(None, "--by"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Check an order (as `encours check order`) and log it for the monitoring."""
         from encours.risk.monitor import check_and_record_order
         from encours.store.db import unit_of_work
 
@@ -200,6 +205,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901
         if as_json:
             print_json(payload)
             return
-        console.print(f"{payload['decision']}: " + "; ".join(payload["reasons"]))
+        labels = {"approve": _("approve"), "warn": _("warn"), "hold": _("hold")}
+        console.print(f"{labels[result.decision]}: " + "; ".join(payload["reasons"]))
 
     app.add_typer(alerts_app, name="alerts")

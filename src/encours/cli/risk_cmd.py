@@ -9,6 +9,7 @@ import json
 import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -22,7 +23,7 @@ from encours.cli.context import (
     print_json,
     state,
 )
-from encours.i18n import _
+from encours.i18n import N_, _
 
 AS_OF_HELP = "Day of the evaluation (YYYY-MM-DD, default today)."
 
@@ -70,38 +71,44 @@ def _print_table(title: str, columns: list[str], rows: list[list[object]]) -> No
 
 
 def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
-    risk_app = typer.Typer(help="Credit risk: onboarding, statements, classes, limits, ECL.",
+    risk_app = typer.Typer(help=N_("Credit risk: onboarding, statements, classes, limits, ECL."),
                            no_args_is_help=True)  # fmt: skip
-    statements_app = typer.Typer(help="Financial statements of customers.", no_args_is_help=True)
-    limit_app = typer.Typer(help="Credit limits: recommendation and change requests.",
+    statements_app = typer.Typer(
+        help=N_("Financial statements of customers."), no_args_is_help=True
+    )
+    limit_app = typer.Typer(help=N_("Credit limits: recommendation and change requests."),
                             no_args_is_help=True)  # fmt: skip
-    check_app = typer.Typer(help="Credit checks.", no_args_is_help=True)
+    check_app = typer.Typer(help=N_("Credit checks."), no_args_is_help=True)
 
     # --- onboarding -------------------------------------------------------------------
-    @risk_app.command("onboard")
+    @risk_app.command(
+        "onboard",
+        help=N_("Onboard a new customer: identifiers, checklist, initial class and limit."),
+    )
     def onboard(
-        code: str = typer.Argument(..., help="The customer's code."),
+        code: str = typer.Argument(..., help=N_("The customer's code.")),
         name: str = typer.Option(..., "--name"),
         siren: str | None = typer.Option(None, "--siren"),
         siret: str | None = typer.Option(None, "--siret"),
         vat: str | None = typer.Option(None, "--vat"),
         legal_form: str | None = typer.Option(None, "--legal-form"),
-        created: str | None = typer.Option(None, "--created", help="Date of creation."),
-        sector: str | None = typer.Option(None, "--sector", help="NAF code or sector."),
+        created: str | None = typer.Option(None, "--created", help=N_("Date of creation.")),
+        sector: str | None = typer.Option(None, "--sector", help=N_("NAF code or sector.")),
         country: str = typer.Option("FR", "--country"),
         checklist: str = typer.Option(
             "",
             "--checklist",
-            help="Done items: contract,payment_terms,penalty_clause,retention_of_title,"
-            "deposit_decided.",
+            help=N_(
+                "Done items: contract,payment_terms,penalty_clause,retention_of_title,"
+                "deposit_decided."
+            ),
         ),
         currency: str = typer.Option("EUR", "--currency"),
-        terms: str = typer.Option("30 days net", "--terms", help="Payment terms."),
-        as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
-        by: str | None = typer.Option(None, "--by", help="Who does it (audit)."),
+        terms: str = typer.Option("30 days net", "--terms", help=N_("Payment terms.")),
+        as_of: str = typer.Option(None, "--as-of", help=N_(AS_OF_HELP)),
+        by: str | None = typer.Option(None, "--by", help=N_("Who does it (audit).")),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Onboard a new customer: identifiers, checklist, initial class and limit."""
         from encours.risk.classes import reasons_text
         from encours.risk.onboarding import OnboardingError, onboard_customer
         from encours.store.db import unit_of_work
@@ -130,12 +137,13 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
             console.print(f"  - {line}")
 
     # --- statements -------------------------------------------------------------------
-    @statements_app.command("import")
+    @statements_app.command(
+        "import", help=N_("Import financial statements (one row per customer and year; replaces).")
+    )
     def statements_import(
-        file: Path = typer.Argument(..., help="CSV of financial statements."),
+        file: Path = typer.Argument(..., help=N_("CSV of financial statements.")),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Import financial statements (one row per customer and year; replaces)."""
         from encours.imports.encoding import EncodingError
         from encours.risk.statements import StatementsRejected, import_statements
         from encours.store.db import unit_of_work
@@ -163,18 +171,20 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
         console.print(_("{file}: {inserted} new, {replaced} replaced").format(
             file=file.name, inserted=report.inserted, replaced=report.replaced))  # fmt: skip
 
-    @statements_app.command("show")
+    @statements_app.command(
+        "show",
+        help=N_("A customer's statements: ratios, Altman Z'' and Conan-Holder with their zones."),
+    )
     def statements_show(
         code: str = typer.Argument(...),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """A customer's statements: ratios, Altman Z'' and Conan-Holder with their zones."""
         from encours.risk.statements import customer_statements
         from encours.store.db import unit_of_work
 
         with unit_of_work(state.db_url) as conn:
             evaluations = customer_statements(conn, _customer_id(conn, code))
-        payload = []
+        payload: list[dict[str, Any]] = []
         for ev in evaluations:
             payload.append({
                 "fiscal_year": ev.fiscal_year, "currency": ev.currency,
@@ -201,13 +211,14 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
                 [_("item"), _("value"), _("zone"), _("missing")], rows)  # fmt: skip
 
     # --- classes ----------------------------------------------------------------------
-    @risk_app.command("assess")
+    @risk_app.command(
+        "assess", help=N_("Compute and store the risk class of every customer (history kept).")
+    )
     def assess_cmd(
-        as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
-        customer: str | None = typer.Option(None, "--customer", help="One customer's code."),
+        as_of: str = typer.Option(None, "--as-of", help=N_(AS_OF_HELP)),
+        customer: str | None = typer.Option(None, "--customer", help=N_("One customer's code.")),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Compute and store the risk class of every customer (history kept)."""
         from encours.risk.classes import assess
         from encours.store.db import unit_of_work
 
@@ -232,13 +243,14 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
         _print_table(_("Risk classes"), [_("class"), _("customers")],
                      [[c, n] for c, n in counts.items()])  # fmt: skip
 
-    @risk_app.command("show")
+    @risk_app.command(
+        "show", help=N_("A customer's class history, latest reasons and payment scorecard.")
+    )
     def show(
         code: str = typer.Argument(...),
-        as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+        as_of: str = typer.Option(None, "--as-of", help=N_(AS_OF_HELP)),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """A customer's class history, latest reasons and payment scorecard."""
         from encours.risk.behaviour import behaviour_features, explain, score_features
         from encours.risk.classes import history, reasons_text
         from encours.store.db import unit_of_work
@@ -273,15 +285,20 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
                      [[x["feature"], x["value"], x["bin"], f"{x['points']}/{x['max_points']}"]
                       for x in lines])  # fmt: skip
 
-    @risk_app.command("review")
+    @risk_app.command(
+        "review", help=N_("Regular credit reviews: `--due` lists them, `--done CODE` records one.")
+    )
     def review(
-        due: bool = typer.Option(False, "--due", help="List the customers whose review is due."),
-        done: str | None = typer.Option(None, "--done", help="Record the review of a customer."),
-        as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+        due: bool = typer.Option(
+            False, "--due", help=N_("List the customers whose review is due.")
+        ),
+        done: str | None = typer.Option(
+            None, "--done", help=N_("Record the review of a customer.")
+        ),
+        as_of: str = typer.Option(None, "--as-of", help=N_(AS_OF_HELP)),
         by: str | None = typer.Option(None, "--by"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Regular credit reviews: `--due` lists them, `--done CODE` records one."""
         from encours.risk.classes import record_review, reviews_due
         from encours.store.db import unit_of_work
 
@@ -308,13 +325,14 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
                        r["days_overdue"]] for r in frame.iter_rows(named=True)])  # fmt: skip
 
     # --- limits -----------------------------------------------------------------------
-    @limit_app.command("recommend")
+    @limit_app.command(
+        "recommend", help=N_("The policy's credit limit for a customer, with its reasons.")
+    )
     def limit_recommend(
         code: str = typer.Argument(...),
-        as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+        as_of: str = typer.Option(None, "--as-of", help=N_(AS_OF_HELP)),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """The policy's credit limit for a customer, with its reasons."""
         from encours.risk.limits import recommend_limit
         from encours.store.db import unit_of_work
 
@@ -330,15 +348,16 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
         for line in rec.reasons:
             console.print(f"  - {line}")
 
-    @limit_app.command("request")
+    @limit_app.command(
+        "request", help=N_("Ask for a new credit limit (approved by the credit manager).")
+    )
     def limit_request(
         code: str = typer.Argument(...),
-        amount: str = typer.Argument(..., help="New limit in the customer's currency."),
+        amount: str = typer.Argument(..., help=N_("New limit in the customer's currency.")),
         why: str | None = typer.Option(None, "--reason"),
-        as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+        as_of: str = typer.Option(None, "--as-of", help=N_(AS_OF_HELP)),
         by: str | None = typer.Option(None, "--by"),
     ) -> None:
-        """Ask for a new credit limit (approved by the credit manager)."""
         from encours.risk.limits import LimitError, request_limit
         from encours.store.db import unit_of_work
 
@@ -368,30 +387,30 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
             _("Limit request #{id} rejected")  # fmt: skip
         console.print(message.format(id=request_id))
 
-    @limit_app.command("approve")
+    @limit_app.command(
+        "approve",
+        help=N_("Approve a limit request: the customer's credit limit changes (audited)."),
+    )
     def limit_approve(
         request_id: int = typer.Argument(...),
         by: str | None = typer.Option(None, "--by"),
         note: str | None = typer.Option(None, "--note"),
     ) -> None:
-        """Approve a limit request: the customer's credit limit changes (audited)."""
         _decide(request_id, by, note, True)
 
-    @limit_app.command("reject")
+    @limit_app.command("reject", help=N_("Reject a limit request."))
     def limit_reject(
         request_id: int = typer.Argument(...),
         by: str | None = typer.Option(None, "--by"),
         note: str | None = typer.Option(None, "--note"),
     ) -> None:
-        """Reject a limit request."""
         _decide(request_id, by, note, False)
 
-    @limit_app.command("list")
+    @limit_app.command("list", help=N_("Limit requests (pending ones by default)."))
     def limit_list(
-        all_requests: bool = typer.Option(False, "--all", help="Decided requests too."),
+        all_requests: bool = typer.Option(False, "--all", help=N_("Decided requests too.")),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Limit requests (pending ones by default)."""
         from encours.money import from_minor
         from encours.risk.limits import list_requests
         from encours.store.db import unit_of_work
@@ -417,14 +436,16 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
                        p["recommended"], p["requested_by"]] for p in payload])  # fmt: skip
 
     # --- ECL --------------------------------------------------------------------------
-    @risk_app.command("ecl")
+    @risk_app.command(
+        "ecl",
+        help=N_("Expected credit loss: provision matrix from roll rates + individual provisions."),
+    )
     def ecl(
-        as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
-        months: int = typer.Option(12, "--months", help="Months of history for roll rates."),
-        lgd: str = typer.Option("1", "--lgd", help="Loss given default of the last bucket."),
+        as_of: str = typer.Option(None, "--as-of", help=N_(AS_OF_HELP)),
+        months: int = typer.Option(12, "--months", help=N_("Months of history for roll rates.")),
+        lgd: str = typer.Option("1", "--lgd", help=N_("Loss given default of the last bucket.")),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Expected credit loss: provision matrix from roll rates + individual provisions."""
         from encours.risk.ecl import expected_credit_loss
         from encours.store.db import unit_of_work
 
@@ -450,14 +471,15 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
             console.print(_("Total provision: {total} {currency}").format(
                 total=result.total_provision, currency=result.currency))  # fmt: skip
 
-    @risk_app.command("doubtful")
+    @risk_app.command(
+        "doubtful", help=N_("Mark a customer's receivables doubtful (individual provision).")
+    )
     def doubtful(
         code: str = typer.Argument(...),
-        rate: str | None = typer.Option(None, "--rate", help="Percent to provide (0-100)."),
-        clear: bool = typer.Option(False, "--clear", help="No longer doubtful."),
+        rate: str | None = typer.Option(None, "--rate", help=N_("Percent to provide (0-100).")),
+        clear: bool = typer.Option(False, "--clear", help=N_("No longer doubtful.")),
         by: str | None = typer.Option(None, "--by"),
     ) -> None:
-        """Mark a customer's receivables doubtful (individual provision)."""
         from encours.risk.ecl import set_doubtful
         from encours.store.db import unit_of_work
 
@@ -473,23 +495,30 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
         console.print(_("{code}: doubtful rate {rate}").format(code=code, rate=value or "-"))
 
     # --- order check ------------------------------------------------------------------
-    @check_app.command("order")
+    @check_app.command(
+        "order",
+        help=N_("approve, warn or hold an order, with the reasons (logged for the monitoring)."),
+    )
     def order(
-        customer: str = typer.Option(..., "--customer", help="The customer's code."),
-        amount: str = typer.Option(..., "--amount", help="Order amount incl. VAT."),
-        as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+        customer: str = typer.Option(..., "--customer", help=N_("The customer's code.")),
+        amount: str = typer.Option(..., "--amount", help=N_("Order amount incl. VAT.")),
+        as_of: str = typer.Option(None, "--as-of", help=N_(AS_OF_HELP)),
+        no_record: bool = typer.Option(False, "--no-record",
+                                       help=N_("What-if check: do not log it for the monitoring.")),
+        by: str | None = typer.Option(None, "--by", help=N_("Who checks (default the user).")),
         as_json: bool = typer.Option(False, "--json"),
-    ) -> None:
-        """approve, warn or hold an order, with the reasons."""
-        from encours.risk.order_check import check_order
+    ) -> None:  # fmt: skip
+        from encours.risk.monitor import check_and_record_order
         from encours.store.db import unit_of_work
 
         value = _amount(amount, "--amount")
         with unit_of_work(state.db_url) as conn:
             _customer_id(conn, customer)
-            result = check_order(conn, customer, value, parse_as_of(as_of))
+            result, check_id = check_and_record_order(
+                conn, customer, value, parse_as_of(as_of), _actor(by), record=not no_record
+            )
         if as_json:
-            print_json(result.as_dict())
+            print_json({**result.as_dict(), "order_check_id": check_id})
             return
         labels = {"approve": _("approve"), "warn": _("warn"), "hold": _("hold")}
         colour = {"approve": "green", "warn": "yellow", "hold": "red"}[result.decision]
@@ -505,6 +534,8 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
                 }
             )
         )
+        if check_id is None:
+            console.print(_("What-if check: not logged"))
 
     risk_app.add_typer(statements_app, name="statements")
     risk_app.add_typer(limit_app, name="limit")

@@ -96,17 +96,33 @@ class Ledger:
         return max(known) if known else None  # type: ignore[return-value]
 
 
-def settlement_dates(invoices: pl.DataFrame, allocations: pl.DataFrame) -> pl.DataFrame:
+def daily_allocations(allocations: pl.DataFrame) -> pl.DataFrame:
+    """invoice_id, date, amount_minor: summed per invoice and day, sorted by both."""
+    return (
+        allocations.group_by("invoice_id", "date")
+        .agg(pl.col("amount_minor").sum())
+        .sort("invoice_id", "date")
+    )
+
+
+def settlement_dates(
+    invoices: pl.DataFrame, allocations: pl.DataFrame, *, daily: bool = False
+) -> pl.DataFrame:
     """Per invoice: the date its allocations first reach its amount (null: still open).
 
-    `allocations` has invoice_id, date, amount_minor (several rows per day allowed).
+    `allocations` has invoice_id, date, amount_minor (several rows per day allowed), or is
+    already `daily_allocations` (`daily=True`).
     """
     amounts = invoices.select(pl.col("document_id").alias("invoice_id"), "amount_minor")
+    days = allocations if daily else daily_allocations(allocations)
+    # running total per invoice over the sorted rows: the global running total minus the
+    # one before the invoice's first row (no per-group window)
+    total = pl.col("amount_minor").cum_sum()
+    first = pl.col("invoice_id") != pl.col("invoice_id").shift(1)
     running = (
-        allocations.group_by("invoice_id", "date")
-        .agg(pl.col("amount_minor").sum().alias("allocated"))
-        .sort("invoice_id", "date")
-        .with_columns(cumulative=pl.col("allocated").cum_sum().over("invoice_id"))
+        days.with_columns(base=pl.when(first.fill_null(True)).then(total - pl.col("amount_minor")))
+        .with_columns(cumulative=total - pl.col("base").forward_fill())
+        .select("invoice_id", "date", "cumulative")
         .join(amounts, on="invoice_id")
         .filter(pl.col("cumulative") >= pl.col("amount_minor"))
         .group_by("invoice_id")
@@ -126,11 +142,13 @@ def load_ledger(conn: Connection) -> Ledger:
            FROM documents WHERE kind = 'invoice' AND status <> 'cancelled'""",
         INVOICE_SCHEMA,
     )
-    allocations = query_frame(
-        conn,
-        """SELECT a.invoice_id, a.date, SUM(a.amount_minor) AS amount_minor
-           FROM allocations a GROUP BY a.invoice_id, a.date""",
-        {"invoice_id": pl.Int64, "date": pl.Date, "amount_minor": pl.Int64},
+    # the rows as they are, summed per invoice and day by polars (faster than SQLite)
+    allocations = daily_allocations(
+        query_frame(
+            conn,
+            "SELECT invoice_id, date, amount_minor FROM allocations WHERE invoice_id IS NOT NULL",
+            {"invoice_id": pl.Int64, "date": pl.Date, "amount_minor": pl.Int64},
+        )
     )
     customers = query_frame(
         conn,
@@ -138,7 +156,7 @@ def load_ledger(conn: Connection) -> Ledger:
         {"customer_id": pl.Int64, "code": pl.String, "segment": pl.String,
          "paperless_date": pl.Date},
     )  # fmt: skip
-    return Ledger(settlement_dates(invoices, allocations), customers, allocations)
+    return Ledger(settlement_dates(invoices, allocations, daily=True), customers, allocations)
 
 
 def with_targets(invoices: pl.DataFrame) -> pl.DataFrame:
@@ -190,10 +208,19 @@ def compute_features(ledger: Ledger, rows: pl.DataFrame) -> pl.DataFrame:
     )
     base = rows.select("document_id", "cutoff").join(inv, on="document_id", how="inner")
 
-    settled = inv.filter(pl.col("settled_date").is_not_null()).with_columns(
+    settled_all = inv.filter(pl.col("settled_date").is_not_null()).with_columns(
         to_settle=(pl.col("settled_date") - pl.col("issue_date")).dt.total_days(),
         late_i=pl.col("late").cast(pl.Int64),
     )
+    # A customer's own features read only its own invoices: the per-customer running sums
+    # are built for the customers of `rows` only (a few hundred when the monitor scores
+    # its large open invoices, instead of the whole ledger). The priors read everyone.
+    if base["customer_id"].n_unique() < ledger.customers.height // 2:
+        own = pl.col("customer_id").is_in(base["customer_id"].unique().implode())
+        inv = inv.filter(own)
+        settled = settled_all.filter(own)
+    else:
+        settled = settled_all
     # --- the customer's history: invoices settled strictly before the cutoff -----------
     history = _cumulative(
         settled,
@@ -246,9 +273,10 @@ def compute_features(ledger: Ledger, rows: pl.DataFrame) -> pl.DataFrame:
         "sum_days_late": pl.col("days_late").sum(),
     }
     segment_history = _cumulative(
-        settled.filter(pl.col("segment").is_not_null()), "settled_date", ["segment"], prior_sums
-    )
-    portfolio_history = _cumulative(settled, "settled_date", [], prior_sums)
+        settled_all.filter(pl.col("segment").is_not_null()), "settled_date", ["segment"],
+        prior_sums,
+    )  # fmt: skip
+    portfolio_history = _cumulative(settled_all, "settled_date", [], prior_sums)
 
     f = base.sort("cutoff")
     f = _asof(f, history, "settled_date", "customer_id", "_h")

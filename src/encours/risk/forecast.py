@@ -184,8 +184,8 @@ def backtest(
         naive_err = _errors(part, "naive_minor")
         result["currencies"][currency] = {
             "points": part.height,
-            "actual_total": _money(part["actual_minor"].sum(), str(currency)),
-            "forecast_total": _money(part["expected_minor"].sum(), str(currency)),
+            "actual_total": _money(int(part["actual_minor"].sum()), str(currency)),
+            "forecast_total": _money(int(part["expected_minor"].sum()), str(currency)),
             "mae": _money(round(model_err["mae"]), str(currency)),
             "mape": None if model_err["mape"] is None else round(model_err["mape"], 4),
             "wape": None if model_err["wape"] is None else round(model_err["wape"], 4),

@@ -57,17 +57,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 from sqlalchemy import Connection, bindparam, func, inspect, select, update
 
 from encours.analytics.kpis import LOOKBACK_MONTHS, count_back_dso, period_boundaries
-from encours.analytics.portfolio import customer_positions
 from encours.collections.templates import format_money
+from encours.domain.aging import DEFAULT_SPEC, parse_buckets
 from encours.i18n import _, current_language
 from encours.money import MoneyError, to_minor
 from encours.risk.classes import CLASSES, reviews_due
@@ -78,6 +79,8 @@ from encours.store.outbox_schema import TimelineEvent
 from encours.store.schema import AuditEntry, Customer
 
 if TYPE_CHECKING:
+    from encours.risk.features import Ledger
+    from encours.risk.model import FittedModel
     from encours.risk.order_check import OrderDecision
 
 ALERTS = Alert.__table__
@@ -126,7 +129,7 @@ class Thresholds:
     def from_env(cls, env: dict[str, str] | None = None) -> Thresholds:
         """Defaults overridden by ENCOURS_MONITOR_<FIELD> (e.g. ENCOURS_MONITOR_P_LATE)."""
         env = dict(os.environ if env is None else env)
-        values = {}
+        values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(f"ENCOURS_MONITOR_{f.name.upper()}")
             if raw not in (None, ""):
@@ -135,7 +138,7 @@ class Thresholds:
 
     def with_overrides(self, **overrides: object) -> Thresholds:
         """A copy with the given values (None: keep), strings parsed like the environment."""
-        values = {}
+        values: dict[str, Any] = {}
         for name, value in overrides.items():
             if value is None:
                 continue
@@ -229,8 +232,10 @@ class _Context:
     as_of: dt.date
     thresholds: Thresholds
     window_start: dt.date
+    kinds: tuple[str, ...] = ALERT_KINDS
     _open: pl.DataFrame | None = None
     _positions: pl.DataFrame | None = None
+    _cache: dict = field(default_factory=dict)
 
     @property
     def lookback_start(self) -> dt.date:
@@ -238,15 +243,80 @@ class _Context:
         return self.as_of - dt.timedelta(days=self.thresholds.lookback_days)
 
     def positions(self) -> pl.DataFrame:
-        """`customer_positions` as of the day (computed once per run)."""
+        """The customers' positions as of the day (computed once per run), as
+        `analytics.portfolio.customer_positions` gives them, from the open invoices the
+        run reads anyway (`open_invoices`): the ledger is scanned once, not twice."""
         if self._positions is None:
-            self._positions = customer_positions(self.conn, self.as_of)
+            self._positions = positions_from_open_invoices(
+                self.conn, self.as_of, self.open_invoices()
+            )
         return self._positions
 
     def open_invoices(self) -> pl.DataFrame:
+        """`store.positions.open_invoices` as of the day (computed once per run)."""
         if self._open is None:
             self._open = positions.open_invoices(self.conn, self.as_of)
         return self._open
+
+    def model(self) -> FittedModel | None:
+        """The stored payment model valid on the day (read once per run)."""
+        if "model" not in self._cache:
+            from encours.risk.model import load_model
+
+            self._cache["model"] = load_model(self.conn, self.as_of)
+        return self._cache["model"]
+
+    def predicted_candidates(self) -> pl.DataFrame:
+        """Open invoices not yet due, large enough for the `predicted_late` rule."""
+        frame = self.open_invoices()
+        threshold = _currency_threshold(frame, self.thresholds.large_invoice_amount)
+        return frame.filter(
+            (pl.col("due_date") >= self.as_of) & (pl.col("open_minor") >= threshold)
+        )
+
+    def ledger_is_read(self) -> bool:
+        """Whether this run reads the whole ledger anyway (`predicted_late` will score)."""
+        return (
+            "predicted_late" in self.kinds
+            and not self.predicted_candidates().is_empty()
+            and self.model() is not None
+        )
+
+    def ledger(self) -> Ledger:
+        """`risk.features.load_ledger` (read once per run)."""
+        if "ledger" not in self._cache:
+            from encours.risk.features import load_ledger
+
+            self._cache["ledger"] = load_ledger(self.conn)
+        return self._cache["ledger"]
+
+
+def positions_from_open_invoices(
+    conn: Connection, as_of: dt.date, open_invoices: pl.DataFrame
+) -> pl.DataFrame:
+    """Per customer and currency: the columns of `customer_positions` the monitor reads
+    (invoices_open_minor, unapplied cash and credit, balance, exposure, the customer's
+    currency and credit limit), from `store.positions.open_invoices` of the same day and
+    `store.positions.unapplied_by_customer`: the same figures without a second scan of the
+    invoices (checked against `customer_positions` in the tests)."""
+    aging = open_invoices.group_by("customer_id", "currency").agg(
+        open_invoices=pl.len(), invoices_open_minor=pl.col("open_minor").sum()
+    )
+    unapplied = positions.unapplied_by_customer(conn, as_of)
+    frame = aging.join(unapplied, on=["customer_id", "currency"], how="full", coalesce=True)
+    minor = ["open_invoices", "invoices_open_minor", "unapplied_cash_minor",
+             "unapplied_credit_minor"]  # fmt: skip
+    frame = frame.with_columns(pl.col(c).fill_null(0) for c in minor).with_columns(
+        balance_minor=pl.col("invoices_open_minor")
+        - pl.col("unapplied_cash_minor")
+        - pl.col("unapplied_credit_minor")
+    )
+    customers = positions.customers_frame(conn).select(
+        "customer_id", "code", "customer_currency", "credit_limit_minor"
+    )
+    return frame.join(customers, on="customer_id", how="left").with_columns(
+        exposure_minor=pl.col("balance_minor").clip(lower_bound=0)
+    )
 
 
 # --- rules --------------------------------------------------------------------------------
@@ -337,10 +407,22 @@ def customer_dso(day: dt.date, open_by_customer: pl.DataFrame, sales: pl.DataFra
 def rule_dso_worsened(ctx: _Context) -> pl.DataFrame:
     t = ctx.thresholds
     before = ctx.as_of - dt.timedelta(days=t.dso_compare_days)
-    # one read of the sales covering both days' 12 periods
-    sales = invoice_sales(ctx.conn, period_boundaries(before)[-1], ctx.as_of)
+    # one read of the sales covering both days' 12 periods; from the ledger when the run
+    # reads it anyway for `predicted_late` (the same invoices: not cancelled)
+    after = period_boundaries(before)[-1]
+    if ctx.ledger_is_read():
+        issued = pl.col("issue_date")
+        sales = (
+            ctx.ledger()
+            .invoices.filter((issued > after) & (issued <= ctx.as_of))
+            .select("customer_id", "currency", "issue_date", "amount_minor")
+        )
+    else:
+        sales = invoice_sales(ctx.conn, after, ctx.as_of)
     now = customer_dso(ctx.as_of, ctx.positions(), sales)
-    then = customer_dso(before, customer_positions(ctx.conn, before), sales)
+    # the earlier day's receivables only: the aging pass of `customer_positions`
+    then_open = positions.aging_by_customer(ctx.conn, before, parse_buckets(DEFAULT_SPEC))
+    then = customer_dso(before, then_open, sales)
     then = then.rename({"dso": "dso_before"})
     increase = float(t.dso_increase_days)
     frame = (
@@ -450,22 +532,18 @@ def rule_large_order(ctx: _Context) -> pl.DataFrame:
 
 
 def rule_predicted_late(ctx: _Context) -> pl.DataFrame | str:
-    from encours.risk.features import load_ledger
-    from encours.risk.model import load_model, score_open_invoices
+    from encours.risk.model import score_open_invoices
 
-    model = load_model(ctx.conn, ctx.as_of)
+    model = ctx.model()
     if model is None:
         return "no trained payment model (encours model train)"
-    frame = ctx.open_invoices()
-    candidates = frame.filter(
-        (pl.col("due_date") >= ctx.as_of)
-        & (pl.col("open_minor") >= _currency_threshold(frame, ctx.thresholds.large_invoice_amount))
-    )
+    candidates = ctx.predicted_candidates()
     if candidates.is_empty():  # nothing large enough: no need to score the ledger
         return _empty()
-    scores = score_open_invoices(load_ledger(ctx.conn), model, ctx.as_of).select(
-        "document_id", "p_late", "predicted_payment_date", "predicted_days_late"
-    )
+    # only the candidates are scored (their features still read the whole history)
+    scores = score_open_invoices(
+        ctx.ledger(), model, ctx.as_of, document_ids=candidates["document_id"]
+    ).select("document_id", "p_late", "predicted_payment_date", "predicted_days_late")
     frame = candidates.join(scores, on="document_id", how="inner").filter(
         pl.col("p_late") >= float(ctx.thresholds.p_late)
     )
@@ -568,6 +646,7 @@ class MonitorReport:
     skipped: dict[str, str] = field(default_factory=dict)
     closed: int = 0
     run_id: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per rule (not stored)
 
     def as_dict(self) -> dict:
         return {
@@ -652,17 +731,21 @@ def run_monitor(
 ) -> MonitorReport:
     """Raise, refresh and close the alerts of the day, in the caller's transaction."""
     thresholds = thresholds or Thresholds.from_env()
-    ctx = _Context(conn, as_of, thresholds, _window_start(conn, as_of, thresholds))
+    ctx = _Context(conn, as_of, thresholds, _window_start(conn, as_of, thresholds),
+                   kinds=tuple(kinds or ALERT_KINDS))  # fmt: skip
     report = MonitorReport(as_of, ctx.window_start, thresholds.as_dict())
     frames = []
     ran: list[str] = []
     for kind in kinds or ALERT_KINDS:
+        started = time.perf_counter()
         result = RULES[kind](ctx)
+        report.timings[kind] = round(time.perf_counter() - started, 3)
         if isinstance(result, str):
             report.skipped[kind] = result
             continue
         ran.append(kind)
         frames.append(result)
+    started = time.perf_counter()
     raised = pl.concat(frames) if frames else _empty()
     raised = raised.unique(subset="key", keep="first", maintain_order=True)
     raised = _assigned(raised, conn)
@@ -739,7 +822,7 @@ def run_monitor(
         )  # fmt: skip
         bulk.insert_frame(conn, ALERTS, rows)
 
-    open_counts = dict(
+    open_counts: dict[str, int] = dict(
         conn.execute(
             select(ALERTS.c.kind, func.count()).where(ALERTS.c.status == "open")
             .group_by(ALERTS.c.kind)
@@ -753,6 +836,7 @@ def run_monitor(
             "found": int(raised_counts.get(kind, 0)), "new": int(new_counts.get(kind, 0)),
             "reraised": int(again.get(kind, 0)), "open": int(open_counts.get(kind, 0)),
         }  # fmt: skip
+    report.timings["write"] = round(time.perf_counter() - started, 3)
     report.run_id = conn.execute(
         RUNS.insert()
         .values(
@@ -845,11 +929,15 @@ def record_order_check(
     result: OrderDecision,
     actor: str,
     *,
-    customer_id: int,
     as_of: dt.date,
+    customer_id: int | None = None,
 ) -> int:
     """Log an order check (the decision of `risk.order_check.check_order` for an order of
-    the customer on the day) for the `large_order` rule. Returns the log row's id."""
+    the customer on the day) for the `large_order` rule: one small insert, in the caller's
+    transaction. `customer_id` defaults to the decision's own. Returns the log row's id."""
+    customer_id = customer_id if customer_id is not None else result.customer_id
+    if customer_id is None:
+        raise ValueError("record_order_check: the customer of the decision is unknown")
     currency = result.currency
     limit = result.limit
     return conn.execute(
@@ -864,13 +952,19 @@ def record_order_check(
 
 
 def check_and_record_order(
-    conn: Connection, customer_code: str, amount: Decimal, as_of: dt.date, actor: str
-) -> tuple[OrderDecision, int]:
-    """`risk.order_check.check_order`, then logged (`record_order_check`)."""
-    from encours.risk.limits import find_customer
+    conn: Connection,
+    customer_code: str,
+    amount: Decimal,
+    as_of: dt.date,
+    actor: str,
+    *,
+    record: bool = True,
+) -> tuple[OrderDecision, int | None]:
+    """`risk.order_check.check_order`, then logged (`record_order_check`) in the same
+    transaction; `record=False` (a what-if check): not logged, the id is None."""
     from encours.risk.order_check import check_order
 
     result = check_order(conn, customer_code, amount, as_of)
-    customer_id = find_customer(conn, customer_code)["id"]
-    check_id = record_order_check(conn, result, actor, customer_id=customer_id, as_of=as_of)
-    return result, check_id
+    if not record:
+        return result, None
+    return result, record_order_check(conn, result, actor, as_of=as_of)

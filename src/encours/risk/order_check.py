@@ -17,6 +17,10 @@ Rules (`RiskPolicy` of `risk.classes`), the decision is the most severe one:
   review expired or the customer never assessed; a consumer (no trade credit by default:
   ask for payment with the order);
 - approve otherwise.
+
+Callers log each check (`risk.monitor.record_order_check`, one insert in the same
+transaction: `check_and_record_order`) so that the monitor's "large order for a risky
+customer" rule sees it; a what-if check is not logged (`--no-record`, `record=false`).
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class OrderDecision:
     reasons: list[str] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)
     risk_class: str | None = None
+    customer_id: int | None = None  # the customer's row id (for the order-check log)
 
     @property
     def headroom_after(self) -> Decimal | None:
@@ -137,7 +142,8 @@ def check_order(
     profile = conn.execute(select(CustomerProfile.prepayment_required).where(
         CustomerProfile.customer_id == customer["id"])).scalar()  # fmt: skip
     result = OrderDecision("approve", currency, exposure, order, limit,
-                           risk_class=assessment["risk_class"] if assessment else None)  # fmt: skip
+                           risk_class=assessment["risk_class"] if assessment else None,
+                           customer_id=customer["id"])  # fmt: skip
 
     def add(level: str, code: str, message: str) -> None:
         result.codes.append(code)

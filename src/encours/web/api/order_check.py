@@ -2,7 +2,9 @@
 
 Calls `encours.risk.order_check.check_order`, which reads the ordering customer only
 (indexed queries, no portfolio-wide work): the answer takes milliseconds whatever the
-size of the ledger.
+size of the ledger. Each check is logged in `order_checks` (one insert in the same
+transaction, actor = the user or token) for the monitor's "large order for a risky
+customer" rule; `?record=false` makes a what-if check, not logged.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from encours.store.db import unit_of_work
@@ -47,6 +49,7 @@ class OrderCheckOut(BaseModel):
     headroom_after: str | None = None
     risk_class: str | None = None
     as_of: dt.date
+    order_check_id: int | None = Field(None, description="The logged check (null: not logged)")
 
 
 @router.post("/order-check", response_model=OrderCheckOut, summary="Credit check of an order")
@@ -54,8 +57,10 @@ def order_check(
     body: OrderCheckIn,
     principal: Annotated[Principal, Depends(require("orders.check"))],
     url: DbUrl,
-) -> OrderCheckOut:
-    from encours.risk.order_check import check_order
+    record: Annotated[bool, Query(description="Log the check for the monitoring "
+                                              "(false: a what-if check)")] = True,
+) -> OrderCheckOut:  # fmt: skip
+    from encours.risk.monitor import check_and_record_order
 
     day = body.as_of or dt.date.today()
     if not MIN_DAY <= day <= MAX_DAY:
@@ -63,8 +68,11 @@ def order_check(
     with unit_of_work(url) as conn:
         if find_customer(conn, body.customer, principal) is None:  # sales: own accounts
             raise HTTPException(status_code=404, detail=f"no customer {body.customer!r}")
-        result = check_order(conn, body.customer, body.amount, day)
-    return OrderCheckOut(customer=body.customer, as_of=day, **result.as_dict())
+        result, check_id = check_and_record_order(
+            conn, body.customer, body.amount, day, principal.actor, record=record
+        )
+    return OrderCheckOut(customer=body.customer, as_of=day, order_check_id=check_id,
+                         **result.as_dict())  # fmt: skip
 
 
 __all__ = ["router"]

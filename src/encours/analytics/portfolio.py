@@ -47,8 +47,7 @@ def customer_positions(
         days_oldest_overdue=(pl.lit(as_of) - pl.col("oldest_due_date")).dt.total_days(),
     )
     customers = positions.customers_frame(conn)
-    how = "right" if include_zero else "left"
-    frame = frame.join(customers, on="customer_id", how=how)
+    frame = frame.join(customers, on="customer_id", how="right" if include_zero else "left")
     if include_zero:
         frame = frame.with_columns(
             pl.col("currency").fill_null(pl.col("customer_currency")),

@@ -229,11 +229,14 @@ def trend(
         if isinstance(as_of, str):
             as_of = dt.date.fromisoformat(as_of)
     start = kpis_mod.month_back(as_of, months)
-    stmt = text(
-        "SELECT as_of, kpis FROM portfolio_snapshots "
-        "WHERE currency = :currency AND as_of > :start AND as_of <= :as_of ORDER BY as_of"
-    ).bindparams(bindparam("start", type_=Date), bindparam("as_of", type_=Date))
-    stmt = stmt.columns(table.c.as_of, table.c.kpis)
+    stmt = (
+        text(
+            "SELECT as_of, kpis FROM portfolio_snapshots "
+            "WHERE currency = :currency AND as_of > :start AND as_of <= :as_of ORDER BY as_of"
+        )
+        .bindparams(bindparam("start", type_=Date), bindparam("as_of", type_=Date))
+        .columns(table.c.as_of, table.c.kpis)
+    )
     points = []
     for day, kpis in conn.execute(stmt, {"currency": currency, "start": start, "as_of": as_of}):
         if isinstance(kpis, str):

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import (
@@ -34,6 +35,10 @@ PROGRESS_MIN_BYTES = 2_000_000
 class Unapplied(str, Enum):
     oldest_first = "oldest-first"
     keep = "keep"
+
+
+if TYPE_CHECKING:
+    from encours.services.imports import ImportKind
 
 
 def show_progress(file: Path, as_json: bool) -> bool:
@@ -73,8 +78,16 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
         yield update
 
 
-def _run(kind: str, file: Path, mapping: Path | None, skip_invalid: bool, rejects: Path | None,
-         unapplied: Unapplied, currency: str, as_json: bool) -> None:  # fmt: skip
+def _run(
+    kind: ImportKind,
+    file: Path,
+    mapping: Path | None,
+    skip_invalid: bool,
+    rejects: Path | None,
+    unapplied: Unapplied,
+    currency: str,
+    as_json: bool,
+) -> None:
     from encours.imports.encoding import EncodingError
     from encours.imports.mapping import MappingError
     from encours.services.imports import ImportRejected, import_file
@@ -122,7 +135,7 @@ def register(app: typer.Typer) -> None:
     import_app = typer.Typer(help=N_("Import customers, invoices, payments or a FEC file."),
                              no_args_is_help=True)  # fmt: skip
 
-    def make(kind: str):  # noqa: ANN202
+    def make(kind: ImportKind):  # noqa: ANN202
         def command(
             file: Path = typer.Argument(..., help=N_("CSV or XLSX file.")),
             mapping: Path | None = typer.Option(

@@ -9,9 +9,9 @@ import typer
 from rich.table import Table
 
 from encours.cli.context import console, fail_input, fail_usage, parse_as_of, print_json, state
-from encours.i18n import _
+from encours.i18n import N_, _
 
-AS_OF_HELP = "Prediction day (YYYY-MM-DD, default today): only what was known before counts."
+AS_OF_HELP = N_("Prediction day (YYYY-MM-DD, default today): only what was known before counts.")
 
 
 def _kind(value: str) -> str:
@@ -23,16 +23,17 @@ def _kind(value: str) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    model_app = typer.Typer(help="Late-payment model: train, predict, report.",
+    model_app = typer.Typer(help=N_("Late-payment model: train, predict, report."),
                             no_args_is_help=True)  # fmt: skip
 
-    @model_app.command("train")
+    @model_app.command(
+        "train", help=N_("Train on the invoices settled before the day and store the model.")
+    )
     def train_cmd(
         as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
-        kind: str = typer.Option("lightgbm", "--kind", help="lightgbm or logistic."),
+        kind: str = typer.Option("lightgbm", "--kind", help=N_("lightgbm or logistic.")),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Train on the invoices settled before the day and store the model."""
         from encours.risk.model import train_model
 
         day = parse_as_of(as_of)
@@ -50,13 +51,15 @@ def register(app: typer.Typer) -> None:
             )
         )  # fmt: skip
 
-    @model_app.command("predict")
+    @model_app.command(
+        "predict",
+        help=N_("Score every open invoice: p_late, predicted days late and payment date."),
+    )
     def predict_cmd(
-        out: Path = typer.Option(..., "--out", help="CSV file to write."),
+        out: Path = typer.Option(..., "--out", help=N_("CSV file to write.")),
         as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
-        reasons: bool = typer.Option(False, "--reasons", help="Add a top_reasons column."),
+        reasons: bool = typer.Option(False, "--reasons", help=N_("Add a top_reasons column.")),
     ) -> None:
-        """Score every open invoice: p_late, predicted days late and payment date."""
         from encours.risk.model import PREDICTION_COLUMNS, predict
 
         day = parse_as_of(as_of)
@@ -69,15 +72,17 @@ def register(app: typer.Typer) -> None:
         scored.select(columns).write_csv(out)
         console.print(_("Written {out}").format(out=out))
 
-    @model_app.command("report")
+    @model_app.command(
+        "report",
+        help=N_("Time-split evaluation: AUC, Brier score, calibration, MAE, main drivers."),
+    )
     def report_cmd(
         split: str = typer.Option(
-            None, "--split", help="Train on invoices issued before this day, test on the rest."
+            None, "--split", help=N_("Train on invoices issued before this day, test on the rest.")
         ),
         kind: str = typer.Option("lightgbm", "--kind"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Time-split evaluation: AUC, Brier score, calibration, MAE, main drivers."""
         from encours.risk.model import report
 
         day = parse_as_of(split) if split else None
@@ -120,16 +125,18 @@ def register(app: typer.Typer) -> None:
 
     app.add_typer(model_app, name="model")
 
-    forecast_app = typer.Typer(help="Cash-in forecast per week from predicted payment dates.")
+    forecast_app = typer.Typer(help=N_("Cash-in forecast per week from predicted payment dates."))
 
-    @forecast_app.callback(invoke_without_command=True)
+    @forecast_app.callback(
+        invoke_without_command=True,
+        help=N_("Expected collections per week for the next weeks (default 13)."),
+    )
     def forecast_cmd(
         ctx: typer.Context,
         as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
         weeks: int = typer.Option(13, "--weeks", min=1, max=104),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Expected collections per week for the next weeks (default 13)."""
         if ctx.invoked_subcommand is not None:
             return
         from encours.risk.forecast import cash_forecast
@@ -157,14 +164,16 @@ def register(app: typer.Typer) -> None:
         if not result["currencies"]:
             console.print(_("No open invoice as of {as_of}.").format(as_of=result["as_of"]))
 
-    @forecast_app.command("backtest")
+    @forecast_app.command(
+        "backtest",
+        help=N_("Forecast vs actual collections week by week on past days: MAE, MAPE, WAPE."),
+    )
     def backtest_cmd(
-        start: str = typer.Option(..., "--start", help="First forecast day (YYYY-MM-DD)."),
-        end: str = typer.Option(..., "--end", help="Last forecast day (YYYY-MM-DD)."),
+        start: str = typer.Option(..., "--start", help=N_("First forecast day (YYYY-MM-DD).")),
+        end: str = typer.Option(..., "--end", help=N_("Last forecast day (YYYY-MM-DD).")),
         weeks: int = typer.Option(13, "--weeks", min=1, max=104),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Forecast vs actual collections week by week on past days: MAE, MAPE, WAPE."""
         from encours.risk.forecast import run_backtest
 
         first, last = parse_as_of(start), parse_as_of(end)

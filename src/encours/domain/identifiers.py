@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 from stdnum import exceptions as stdnum_errors
@@ -122,7 +122,9 @@ def check_consistency(
     """
     problems: list[str] = []
     valid: dict[str, str] = {}
-    normalizers = {"siren": normalize_siren, "siret": normalize_siret, "vat": normalize_vat}
+    normalizers: dict[str, Callable[[Any], str]] = {
+        "siren": normalize_siren, "siret": normalize_siret, "vat": normalize_vat,
+    }  # fmt: skip
     for kind, value in (("siren", siren), ("siret", siret), ("vat", vat)):
         if value is None:
             continue

@@ -17,7 +17,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, overload
 
 import numpy as np
 import polars as pl
@@ -63,11 +63,11 @@ DOCUMENT_FIELDS = [
     "disputed", "reference", "channel",
 ]  # fmt: skip
 PAYMENT_FIELDS = ["customer_id", "date", "amount_minor", "currency", "method"]
-DOCUMENT_ID_SCHEMA: dict[str, pl.DataType] = {
+DOCUMENT_ID_SCHEMA = pl.Schema({
     "id": pl.Int64(), "number": pl.String(), "kind": pl.String(), "customer_id": pl.Int64(),
     "currency": pl.String(), "issue_date": pl.Date(), "due_date": pl.Date(),
     "disputed": pl.Boolean(), "amount_minor": pl.Int64(),
-}  # fmt: skip
+})  # fmt: skip
 
 
 class ImportRejected(Exception):
@@ -171,6 +171,10 @@ class _Loader:
         if not self.skip_invalid or structural:
             raise ImportRejected(sorted(self.errors, key=lambda e: (e.line, e.column)))
 
+    @overload
+    def _drop_bad_lines(self, frame: pl.DataFrame) -> pl.DataFrame: ...
+    @overload
+    def _drop_bad_lines(self, frame: None) -> None: ...
     def _drop_bad_lines(self, frame: pl.DataFrame | None) -> pl.DataFrame | None:
         if frame is None or not self.errors:
             return frame

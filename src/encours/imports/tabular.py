@@ -197,7 +197,7 @@ def _check_mapping_kind(mapping: Mapping, kind: str) -> None:
                 mapping=mapping.name, kind=mapping.kind, importing=kind
             )
         )
-    sections = {
+    sections: dict[str, Any] = {
         "columns": mapping.columns,
         "date_formats": mapping.date_formats,
         "values": mapping.values,

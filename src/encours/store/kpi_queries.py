@@ -16,6 +16,7 @@ on both.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, Date, bindparam, text
@@ -166,7 +167,7 @@ def kpi_aggregates(
     stmt = _date_params(sql, ["as_of", "cei_start", *[f"b{k}" for k in range(1, n + 1)]])
     result = conn.execute(stmt, params)
     columns = list(result.keys())
-    schema = {c: pl.Int64 for c in columns}
+    schema: dict[str, Any] = {c: pl.Int64 for c in columns}
     schema["currency"] = pl.String
     frame = pl.DataFrame(result.fetchall(), schema=schema, orient="row")
     values = [c for c in columns if c not in keys]

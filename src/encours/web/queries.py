@@ -17,6 +17,7 @@ import datetime as dt
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -347,13 +348,14 @@ def _trends(
         day = dt.date.fromisoformat(day) if isinstance(day, str) else day
         outstanding.append((day, int(balance or 0)))
         overdue_share.append((day, (int(overdue or 0) / int(balance)) if balance else None))
-    return {
+    result: dict[str, Any] = {
         "outstanding": outstanding,
         "overdue_share": overdue_share,
         "dso": dso,
         "cei": cei,
         "kpis_whole_portfolio": filters.active() or principal.role in OWN_ACCOUNTS_ONLY,
     }
+    return result
 
 
 def customer_list(

@@ -3,17 +3,37 @@
 Read from the environment (secrets and company data never live in the repository):
 ENCOURS_COMPANY_NAME, ENCOURS_COMPANY_ADDRESS (lines separated by "|"), ENCOURS_COMPANY_SIREN,
 ENCOURS_COMPANY_VAT, ENCOURS_COMPANY_EMAIL, ENCOURS_COMPANY_PHONE, ENCOURS_IBAN, ENCOURS_BIC,
-ENCOURS_COMPANY_CITY (for "Fait à ..."). The IBAN is validated with schwifty.
+ENCOURS_COMPANY_CITY (for "Fait à ..."), ENCOURS_COMPANY_LEGAL_FORM (SAS, SARL...) and
+ENCOURS_COMPANY_REPRESENTATIVE (legal representative, for the injonction de payer).
+The IBAN is validated with schwifty.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 
 
 class CompanyProfileError(ValueError):
     pass
+
+
+class CompanyNotConfiguredError(CompanyProfileError):
+    """Documents for real customers need the creditor's identity: `missing` lists the
+    environment variables to set."""
+
+    def __init__(self, missing: list[str]) -> None:
+        self.missing = missing
+        super().__init__(not_configured_message(missing))
+
+
+# Without them, documents carry placeholders ("Votre Société SAS", a sample IBAN, no SIREN).
+REQUIRED_SETTINGS: tuple[str, ...] = (
+    "ENCOURS_COMPANY_NAME",
+    "ENCOURS_IBAN",
+    "ENCOURS_COMPANY_SIREN",
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +47,8 @@ class CompanyProfile:
     iban: str | None = None
     bic: str | None = None
     city: str = "Paris"
+    legal_form: str | None = None
+    representative: str | None = None
 
     @property
     def iban_display(self) -> str | None:
@@ -65,4 +87,51 @@ def load_company(env: dict[str, str] | None = None) -> CompanyProfile:
         iban=validate_iban(iban),
         bic=env.get("ENCOURS_BIC") or "AGRIFRPP",
         city=env.get("ENCOURS_COMPANY_CITY", "Paris"),
+        legal_form=env.get("ENCOURS_COMPANY_LEGAL_FORM") or None,
+        representative=env.get("ENCOURS_COMPANY_REPRESENTATIVE") or None,
     )
+
+
+def missing_settings(env: dict[str, str] | None = None) -> list[str]:
+    """The required company settings (REQUIRED_SETTINGS) not set in the environment."""
+    env = dict(os.environ if env is None else env)
+    return [name for name in REQUIRED_SETTINGS if not (env.get(name) or "").strip()]
+
+
+def not_configured_message(missing: list[str]) -> str:
+    from encours.i18n import _
+
+    return _(
+        "The company is not configured: documents would carry placeholder data. "
+        "Set {variables} (the creditor's name, IBAN and SIREN)."
+    ).format(variables=", ".join(missing))
+
+
+def require_company(env: dict[str, str] | None = None, *, strict: bool = True) -> CompanyProfile:
+    """The company profile, checked before producing documents for real customers.
+
+    Strict (delivery: `dunning send`, `outbox send`, `legal file`): raises
+    CompanyNotConfiguredError naming the variables to set. Not strict (drafts that may be
+    previewed: `dunning run`, `notice`, `statement`, `charges`): writes a warning to stderr
+    and returns the profile with its placeholders. A bad IBAN or SIREN raises
+    CompanyProfileError either way."""
+    env = dict(os.environ if env is None else env)
+    missing = missing_settings(env)
+    if missing and strict:
+        raise CompanyNotConfiguredError(missing)
+    siren = (env.get("ENCOURS_COMPANY_SIREN") or "").strip()
+    if siren:
+        from stdnum.fr import siren as stdnum_siren
+
+        if not stdnum_siren.is_valid(siren):
+            raise CompanyProfileError(
+                f"ENCOURS_COMPANY_SIREN {siren!r}: not a valid SIREN (9 digits, Luhn key)"
+            )
+    profile = load_company(env)
+    if missing:
+        from encours.i18n import _
+
+        sys.stderr.write(
+            _("Warning: {message}").format(message=not_configured_message(missing)) + "\n"
+        )
+    return profile

@@ -164,9 +164,10 @@ def test_formal_notice_pdf_prints_the_address(db_url: str, tmp_path: Path) -> No
 def test_legal_file_and_export_carry_the_address(db_url: str, tmp_path: Path) -> None:
     ids = _seed(db_url, tmp_path)
     with unit_of_work(db_url) as conn:
-        path = legal_file(conn, ids["C1"], AS_OF, tmp_path, "fr")
+        # force: no formal notice was sent (the checks: test_legal_file_checks.py)
+        path = legal_file(conn, ids["C1"], AS_OF, tmp_path, "fr", force=True)
         export = legal_export(conn, ids["C1"], AS_OF, "agency", tmp_path, "en")
-        bare = legal_file(conn, ids["C2"], AS_OF, tmp_path / "bare", "fr")
+        bare = legal_file(conn, ids["C2"], AS_OF, tmp_path / "bare", "fr", force=True)
     with zipfile.ZipFile(path) as zf:
         summary = _text(zf.read("05-requete-injonction-de-payer.pdf"))
         assert "12 rue des Lilas" in summary and "01000 Bourg-en-Bresse" in summary

@@ -80,8 +80,9 @@ def test_injonction_de_payer_file(db_url: str, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert run(db_url, "notice", "mark-sent", "1", "--tracking", "RR-998877").exit_code == 0
 
+    # --force: the notice's deadline (2024-09-07) has not passed (see test_legal_file_checks)
     result = run(db_url, "legal", "file", "C1", "--as-of", "2024-08-30", "--out",
-                 str(tmp_path / "legal"), "--lang", "fr")  # fmt: skip
+                 str(tmp_path / "legal"), "--lang", "fr", "--force")  # fmt: skip
     assert result.exit_code == 0, result.output
     path = tmp_path / "legal" / "injonction-de-payer-C1-2024-08-30.zip"
     with zipfile.ZipFile(path) as zf:

@@ -336,7 +336,10 @@ def test_letters_go_into_one_print_batch_and_calls_are_marked(
     assert "Beta Trading Ltd" in pages[1] and "FA-2024-0201" in pages[1]
     for communication_id in (first, second):
         row = comm(db_url, communication_id)
-        assert row["status"] == "sent" and row["document_path"] == str(batch)
+        assert row["status"] == "sent"  # pointing at its own letter, not at the batch
+        own = tmp_path / "print" / "letters" / f"{communication_id}.pdf"
+        assert row["document_path"] == str(own)
+        assert len(PdfReader(row["document_path"]).pages) == 1
     assert comm(db_url, call)["status"] == "sent"
 
     again = send_pending(db_url, AS_OF, tmp_path / "print", settings, now=NOW)

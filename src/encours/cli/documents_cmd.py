@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 
 from encours.cli import context
 from encours.cli.context import console, parse_as_of, print_json, state
+from encours.company import require_company
 from encours.i18n import N_, _, current_language
 
 outbox_app = typer.Typer(help=N_("Deliver approved communications."), no_args_is_help=True)
@@ -78,6 +79,7 @@ def outbox_send(
     limit: int | None = typer.Option(None, "--limit", help=N_("At most N per channel.")),
     as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
 ) -> None:
+    require_company()  # real customers: refuse without the company settings
     from encours.collections.outbox import send_pending
 
     report = send_pending(state.db_url, parse_as_of(as_of), out, limit=limit, actor=_actor())
@@ -113,6 +115,7 @@ def statement_command(
     lang: str | None = LANG_OPTION,
 ) -> None:
     """Statement of account (relevé de compte) of a customer as a PDF."""
+    require_company(strict=False)  # a draft may be previewed: warn only
     from encours.collections.pdf import write_atomically
     from encours.collections.statement import statement_of_account_pdf
     from encours.store.db import unit_of_work
@@ -131,6 +134,7 @@ def plan_letter_command(
     out: Path = typer.Option(..., "--out", help=N_("PDF file to write.")),
     lang: str | None = LANG_OPTION,
 ) -> None:
+    require_company(strict=False)  # a draft may be previewed: warn only
     from encours.collections.pdf import DocumentError, write_atomically
     from encours.collections.statement import payment_plan_letter_pdf
     from encours.store.db import unit_of_work
@@ -160,6 +164,7 @@ def notice_create(
     lang: str | None = LANG_OPTION,
     as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
 ) -> None:
+    require_company(strict=False)  # a draft may be previewed: warn only
     from encours.collections.legal import build_notice, notice_pdf, record_notice
     from encours.collections.pdf import DocumentError, write_atomically
     from encours.store.db import unit_of_work
@@ -171,11 +176,14 @@ def notice_create(
             notice = build_notice(conn, customer_id, parse_as_of(as_of), deadline_days)
             write_atomically(out, notice_pdf(notice, language))
             communication_id = record_notice(conn, notice, out.resolve(), language, _actor())
+            # An existing communication (e.g. the dunning run's letter) keeps its own PDF.
+            document_path = _document_path(conn, communication_id)
     except DocumentError as exc:
         _fail_input(str(exc))
     payload = {
         "communication_id": communication_id,
         "path": str(out),
+        "document_path": document_path,
         "total": str(notice.total),
         "currency": notice.currency,
         "deadline": notice.deadline.isoformat(),
@@ -188,6 +196,16 @@ def notice_create(
               "`encours notice mark-sent {id} --tracking NUMBER`").format(
                 id=communication_id, path=escape(str(out)))
         )  # fmt: skip
+
+
+def _document_path(conn, communication_id: int) -> str | None:  # noqa: ANN001
+    from sqlalchemy import select
+
+    from encours.store.outbox_schema import Communication
+
+    return conn.execute(
+        select(Communication.document_path).where(Communication.id == communication_id)
+    ).scalar_one_or_none()
 
 
 @notice_app.command(
@@ -224,18 +242,46 @@ def legal_file_command(
     customer: str = typer.Argument(..., metavar="CUSTOMER", help=N_("Customer code.")),
     out: Path = typer.Option(..., "--out", help=N_("Directory of the ZIP file.")),
     as_of: str | None = typer.Option(None, "--as-of", help=N_("Day of the file.")),
-    lang: str | None = LANG_OPTION,
+    lang: str | None = typer.Option(
+        None,
+        "--lang",
+        help=N_(
+            "Language of the formal notice when it must be made again; the court file "
+            "itself is always in French."
+        ),
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help=N_(
+            "Make the file even without a formal notice sent by registered letter whose "
+            "deadline has passed (the request says so)."
+        ),
+    ),
 ) -> None:
-    from encours.collections.legal import legal_file
+    require_company()  # filed with the court: refuse without the company settings
+    from encours.collections.legal import check_legal_file, legal_file
     from encours.collections.pdf import DocumentError
     from encours.store.db import unit_of_work
 
+    day = parse_as_of(as_of)
     try:
         with unit_of_work(state.db_url) as conn:
-            path = legal_file(conn, _customer_id(conn, customer), parse_as_of(as_of), out,
-                              _language(lang))  # fmt: skip
+            customer_id = _customer_id(conn, customer)
+            problems = check_legal_file(conn, customer_id, day).problems
+            if problems and not force:
+                _fail_input(
+                    _("No injonction de payer file for {code}: {problems} (--force to make "
+                      "it anyway)").format(code=customer, problems="; ".join(problems))
+                )  # fmt: skip
+            path = legal_file(conn, customer_id, day, out, _language(lang), force=force)
     except DocumentError as exc:
         _fail_input(str(exc))
+    for problem in problems:
+        console.print(
+            "[yellow]" + escape(_("Made with --force: {problem}").format(problem=problem))
+            + "[/yellow]"
+        )  # fmt: skip
     console.print(_("Written: {path}").format(path=escape(str(path))))
 
 
@@ -250,6 +296,7 @@ def legal_export_command(
     as_of: str | None = typer.Option(None, "--as-of", help=N_("Day of the export.")),
     lang: str | None = LANG_OPTION,
 ) -> None:
+    require_company(strict=False)  # a draft may be previewed: warn only
     from encours.collections.legal import EXPORT_KINDS, legal_export
     from encours.collections.pdf import DocumentError
     from encours.store.db import unit_of_work
@@ -275,6 +322,7 @@ def charges_invoice(
     lang: str | None = LANG_OPTION,
     as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
 ) -> None:
+    require_company(strict=False)  # a draft may be previewed: warn only
     from encours.collections.charges import charge_invoice
     from encours.collections.pdf import DocumentError, write_atomically
     from encours.store.db import unit_of_work

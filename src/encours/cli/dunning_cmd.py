@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import importlib
 from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn
@@ -15,6 +14,7 @@ from rich.table import Table
 
 from encours.cli import context
 from encours.cli.context import console, err_console, parse_as_of, print_json, state
+from encours.company import require_company
 from encours.i18n import N_, _
 from encours.money import from_minor
 
@@ -91,14 +91,19 @@ def run_cmd(
         "--template-dir",
         help=N_("Templates overriding the shipped ones (ENCOURS_TEMPLATE_DIR)."),
     ),
+    deadline_days: int = typer.Option(
+        8, "--deadline-days", min=1, help=N_("Days given to pay by a formal notice.")
+    ),
 ) -> None:
+    require_company(strict=False)  # drafts may be previewed: warn only
     from encours.collections.engine import run_dunning
     from encours.collections.templates import Renderer
 
     day = parse_as_of(as_of)
     renderer = Renderer(template_dir)
     with _uow() as conn:
-        result = run_dunning(conn, day, dry_run=dry_run, actor=_actor(), renderer=renderer)
+        result = run_dunning(conn, day, dry_run=dry_run, actor=_actor(), renderer=renderer,
+                             deadline_days=deadline_days)  # fmt: skip
     if as_json:
         print_json({
             **result.summary(),
@@ -136,6 +141,10 @@ def run_cmd(
                 tasks=summary["tasks_created"], skipped=escape(str(summary["skipped"])),
             )
         )  # fmt: skip
+        for warning in result.warnings:
+            err_console.print(
+                "[yellow]" + escape(_("Warning: {message}").format(message=warning)) + "[/yellow]"
+            )
     for error in result.errors:
         err_console.print(
             escape(_("Not created: {customer} {level}: {template}: {message}").format(
@@ -147,24 +156,51 @@ def run_cmd(
         raise typer.Exit(context.EXIT_INVALID_INPUT)
 
 
-@dunning_app.command("send", help=N_("Deliver the approved communications (email, letters)."))
+@dunning_app.command(
+    "send",
+    help=N_(
+        "Deliver the approved communications (email, letters). Exit code 1 when messages "
+        "failed permanently."
+    ),
+)
 def send_cmd(
     as_of: str | None = typer.Option(None, "--as-of", help=N_("Day (default today).")),
     out_dir: Path = typer.Option(
-        Path("outbox"), "--out-dir", help=N_("Where letters are written.")
+        Path("outbox"), "--out-dir", "--out", help=N_("Where letters are written.")
     ),
+    limit: int | None = typer.Option(None, "--limit", help=N_("At most N per channel.")),
+    as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
 ) -> None:
-    try:
-        outbox = importlib.import_module("encours.collections.outbox")
-        send_pending = outbox.send_pending
-    except (ImportError, AttributeError):
-        fail_input(_("Delivery is not available: encours.collections.outbox.send_pending "
-                     "is not installed."))  # fmt: skip
-    from encours.store.db import resolve_url
+    require_company()  # real customers: refuse without the company settings
+    from encours.collections.outbox import send_pending
 
-    result = send_pending(resolve_url(state.db_url), as_of=parse_as_of(as_of), out_dir=out_dir)
-    if result is not None:
-        console.print(escape(str(result)))
+    report = send_pending(state.db_url, parse_as_of(as_of), out_dir, limit=limit,
+                          actor=_actor())  # fmt: skip
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        console.print(
+            _("Emails sent: {sent}, to retry: {retry}, failed: {failed}").format(
+                sent=report.emails_sent,
+                retry=report.emails_retried_later,
+                failed=report.emails_failed,
+            )  # fmt: skip
+        )
+        if report.letter_batch:
+            console.print(
+                _("Letters: {count} ({batch})").format(
+                    count=report.letters, batch=escape(report.letter_batch)
+                )
+            )
+        else:
+            console.print(_("Letters: {count}").format(count=report.letters))
+        console.print(_("Phone calls: {count}").format(count=report.calls))
+        for note in report.notes:
+            console.print(escape(note))
+        for failure in report.failed:
+            console.print(f"[red]{failure['id']} {escape(str(failure['error']))}[/red]")
+    if report.failed:
+        raise typer.Exit(context.EXIT_INVALID_INPUT)
 
 
 # --- actions ----------------------------------------------------------------------------

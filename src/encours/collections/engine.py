@@ -8,8 +8,13 @@ communications, in one transaction (the caller's unit of work).
    followed (completed / broken decided here). Broken promises and plans escalate.
 4. Decision (domain.dunning.decide, set-based): the customer's level, the invoices listed,
    netting, once-per-cycle rule.
+   Customers in insolvency proceedings are left out (skipped, reason `insolvency`): the
+   claim is declared to the mandataire judiciaire, they get no reminder nor formal notice.
 5. Penalties for the levels that claim them (domain.penalties, per listed invoice, with the
-   real allocation history); nothing for consumers or customers in insolvency.
+   real allocation history); nothing for consumers. What was already invoiced (charge
+   invoice) or waived is not claimed again, and charge invoices ("PEN-...") are listed
+   but bear no penalty nor indemnity (collections.claims, set-based). A penalty period in
+   a half-year whose ECB rate is not confirmed gives a warning (store.rates).
 6. Rendering, per message (Jinja2, strict). **A message whose template fails is not
    created; the run goes on for the other customers and reports every error** (so one bad
    template for one language does not block the whole portfolio); the failed customers are
@@ -37,6 +42,7 @@ import polars as pl
 from sqlalchemy import Connection, insert, inspect, select, update
 
 from encours.collections import policies as policy_store
+from encours.collections.claims import is_charge_invoice, net_claims, settled_claims
 from encours.collections.tasks import create_call_tasks
 from encours.collections.templates import Renderer, TemplateRenderError
 from encours.company import CompanyProfile, load_company
@@ -49,7 +55,12 @@ from encours.domain.dunning import (
     promise_status,
     resolve_policies,
 )
-from encours.domain.penalties import RateTable, compute_penalties
+from encours.domain.penalties import (
+    PenaltyError,
+    RateTable,
+    compute_penalties,
+    half_year_start,
+)
 from encours.i18n import _
 from encours.money import from_minor, to_minor
 from encours.store import positions
@@ -63,8 +74,11 @@ from encours.store.outbox_schema import (
     DunningRun,
     TimelineEvent,
 )
-from encours.store.rates import load_rate_table
+from encours.store.rates import load_rate_table, missing_current_rate_warning
 from encours.store.schema import AuditEntry, _now
+
+SKIP_INSOLVENCY = "insolvency"  # collective proceedings: the claim is declared, not dunned
+NOTICE_DEADLINE_DAYS = 8  # days given to pay by a message (the formal notice's deadline)
 
 RUNS = DunningRun.__table__
 COMMUNICATIONS = Communication.__table__
@@ -95,6 +109,8 @@ class RunResult:
     promises: dict[str, int] = field(default_factory=dict)  # kept / broken
     plans: dict[str, int] = field(default_factory=dict)  # completed / broken
     tasks_created: int = 0
+    # e.g. a penalty period in a half-year whose ECB rate is not confirmed (store.rates)
+    warnings: list[str] = field(default_factory=list)
     # seconds spent planning, rendering and writing (for benchmarks; not stored)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -112,6 +128,7 @@ class RunResult:
             "drafts": sum(1 for r in self.plan if r["status"] == "draft"),
             "errors": len(self.errors), "skipped": self.skipped, "promises": self.promises,
             "plans": self.plans, "tasks_created": self.tasks_created,
+            "warnings": self.warnings,
         }  # fmt: skip
 
 
@@ -171,9 +188,11 @@ def _customers(conn: Connection, as_of: dt.date | None = None) -> pl.DataFrame:
 
 def _prior(conn: Connection, as_of: dt.date, open_ids: pl.Series) -> pl.DataFrame:
     """Highest level (in days) already sent to each customer in its current cycle: over the
-    communications (not cancelled) up to `as_of` that list an invoice still open."""
+    communications (not cancelled) up to `as_of` that list an invoice still open; and
+    `previous_reminders`, how many of them were actually delivered (status `sent`)."""
     sql = """
-        SELECT m.customer_id, ci.document_id, l.days AS level_days
+        SELECT m.customer_id, m.id AS communication_id, m.status, ci.document_id,
+               l.days AS level_days
         FROM communications m
         JOIN communication_items ci ON ci.communication_id = m.id
         JOIN dunning_policies p ON p.code = m.policy_code
@@ -181,13 +200,22 @@ def _prior(conn: Connection, as_of: dt.date, open_ids: pl.Series) -> pl.DataFram
         WHERE m.status <> 'cancelled' AND m.as_of <= :as_of
     """
     sent = query_frame(
-        conn, sql, {"customer_id": pl.Int64, "document_id": pl.Int64, "level_days": pl.Int64},
+        conn, sql,
+        {"customer_id": pl.Int64, "communication_id": pl.Int64, "status": pl.String,
+         "document_id": pl.Int64, "level_days": pl.Int64},
         {"as_of": as_of},
     )  # fmt: skip
     return (
         sent.filter(pl.col("document_id").is_in(open_ids.implode()))
         .group_by("customer_id")
-        .agg(pl.col("level_days").max().alias("prior_days"))
+        .agg(
+            pl.col("level_days").max().alias("prior_days"),
+            pl.col("communication_id")
+            .filter(pl.col("status") == "sent")
+            .n_unique()
+            .cast(pl.Int64)
+            .alias("previous_reminders"),
+        )
     )
 
 
@@ -354,46 +382,85 @@ def _write_pause_updates(conn: Connection, pauses: _Pauses, as_of: dt.date, acto
 def _penalties(
     conn: Connection, as_of: dt.date, plan: pl.DataFrame, items: pl.DataFrame,
     invoices: pl.DataFrame, customers: pl.DataFrame, rates: RateTable,
-) -> dict[int, tuple[int, int]]:  # fmt: skip
+) -> tuple[dict[int, tuple[int, int]], list[str]]:  # fmt: skip
     """document_id -> (penalties_minor, indemnity_minor) for the invoices listed by the
-    messages whose level claims penalties or the indemnity (overdue invoices only)."""
+    messages whose level claims penalties or the indemnity (overdue invoices only), net of
+    what was already invoiced or waived (collections.claims); charge invoices bear none.
+    Also the warnings: a penalty period in a half-year whose ECB rate is not confirmed."""
     claiming = plan.filter(pl.col("claim_penalties") | pl.col("claim_indemnity"))
     if claiming.height == 0:
-        return {}
+        return {}, []
     lines = (
         items.filter(pl.col("days_overdue") > 0)
         .join(claiming.select("customer_id", "claim_penalties", "claim_indemnity", "currency"),
               on="customer_id")
-        .join(invoices.select("document_id", "due_date", "amount_minor"), on="document_id")
-        .join(customers.select("customer_id", "is_consumer", "in_insolvency", "penalty_rate"),
+        .join(invoices.select("document_id", "number", "due_date", "amount_minor"),
+              on="document_id")
+        .join(customers.select("customer_id", pl.col("code").alias("customer_code"),
+                               "is_consumer", "in_insolvency", "penalty_rate"),
               on="customer_id")
     )  # fmt: skip
-    allocations = _allocations(conn, as_of, lines["document_id"].to_list())
+    # Charge invoices are listed (owed) but bear no penalties: not computed at all.
+    computed = lines.filter(~is_charge_invoice())
+    allocations = _allocations(conn, as_of, computed["document_id"].to_list())
     paid: dict[int, list[tuple[dt.date, int]]] = {}
     for inv_id, day, amount in allocations.iter_rows():
         paid.setdefault(inv_id, []).append((day, amount))
-    result: dict[int, tuple[int, int]] = {}
+    gross: dict[int, tuple[int, int]] = {}
+    statutory_half_years: set[dt.date] = set()
     # compute_penalties is the one rule for one invoice (periods, half-year rates): called
     # for each listed invoice of the claiming messages only.
-    for row in lines.iter_rows(named=True):
+    for row in computed.iter_rows(named=True):
         currency = row["currency"]
         rate = row["penalty_rate"]
+        contractual = Decimal(rate) if rate not in (None, "") else None
         penalty = compute_penalties(
             from_minor(row["amount_minor"], currency),
             row["due_date"],
             [(d, from_minor(a, currency)) for d, a in paid.get(row["document_id"], [])],
             rates,
             as_of=as_of,
-            contractual_rate=Decimal(rate) if rate not in (None, "") else None,
+            contractual_rate=contractual,
             is_consumer=bool(row["is_consumer"]),
             in_insolvency=bool(row["in_insolvency"]),
             currency=currency,
         )
-        result[row["document_id"]] = (
+        gross[row["document_id"]] = (
             to_minor(penalty.penalties, currency) if row["claim_penalties"] else 0,
             to_minor(penalty.indemnity, "EUR") if row["claim_indemnity"] else 0,
         )
-    return result
+        if row["claim_penalties"] and contractual is None:
+            statutory_half_years.update(half_year_start(p.start) for p in penalty.periods)
+    amounts = pl.DataFrame(
+        [(doc, pen, ind) for doc, (pen, ind) in gross.items()],
+        schema={"document_id": pl.Int64, "penalties_minor": pl.Int64,
+                "indemnity_minor": pl.Int64},
+        orient="row",
+    )  # fmt: skip
+    frame = (
+        lines.select("document_id", "customer_code", "number")
+        .join(amounts, on="document_id", how="left")
+        .with_columns(pl.col("penalties_minor", "indemnity_minor").fill_null(0))
+    )
+    settled = settled_claims(conn)
+    net = net_claims(frame, settled) if settled.height else frame
+    result = {
+        doc: (pen, ind)
+        for doc, pen, ind in net.select(
+            "document_id", "penalties_minor", "indemnity_minor"
+        ).iter_rows()
+    }
+    return result, _rate_warnings(rates, statutory_half_years)
+
+
+def _rate_warnings(rates: RateTable, half_years: set[dt.date]) -> list[str]:
+    """One warning per half-year of a penalty period whose ECB rate is not confirmed."""
+    warnings: list[str] = []
+    for start in sorted(half_years):
+        warning = missing_current_rate_warning(rates, start)
+        if warning and warning not in warnings:
+            warnings.append(warning)
+    return warnings
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -414,8 +481,15 @@ def run_dunning(
     actor: str = "cli",
     renderer: Renderer | None = None,
     company: CompanyProfile | None = None,
+    deadline_days: int = NOTICE_DEADLINE_DAYS,
 ) -> RunResult:
-    """Decide, render and (unless `dry_run`) write the communications of the day."""
+    """Decide, render and (unless `dry_run`) write the communications of the day.
+
+    Customers in insolvency proceedings are not dunned at all (skipped, reason
+    `insolvency`: the creditor declares the claim to the mandataire instead). Messages get
+    a payment `deadline` (`as_of` + `deadline_days`, stated by the formal notice)."""
+    if deadline_days < 1:
+        raise ValueError("deadline_days must be at least 1")
     started = time.perf_counter()
     renderer = renderer or Renderer()
     company = company or load_company()
@@ -433,21 +507,36 @@ def run_dunning(
     pauses = _pauses(conn, as_of)
     decision = decide(invoices, levels, unapplied, prior, pauses.escalate, pauses.paused)
 
-    plan = decision.plan.join(
+    # Insolvency proceedings: no message at all, whatever the level (set-based).
+    insolvent = customers.filter(pl.col("in_insolvency").fill_null(False)).select("customer_id")
+    skipped_frame = pl.concat([
+        decision.skipped.join(insolvent, on="customer_id", how="anti"),
+        pl.concat([decision.plan.select("customer_id"), decision.skipped.select("customer_id")])
+        .join(insolvent, on="customer_id", how="semi")
+        .with_columns(reason=pl.lit(SKIP_INSOLVENCY)),
+    ])  # fmt: skip
+    plan = decision.plan.join(insolvent, on="customer_id", how="anti").join(
         _existing_today(conn, as_of), on=["customer_id", "level_code"], how="anti"
     )
     items = decision.items.join(plan.select("customer_id"), on="customer_id", how="semi")
     skipped: dict[str, int] = {}
-    for reason, count in decision.skipped.group_by("reason").len().iter_rows():
+    for reason, count in skipped_frame.group_by("reason").len().sort("reason").iter_rows():
         skipped[reason] = count
     if skipped.get(SKIP_PAUSED):
         for reason, count in (
-            pauses.paused.unique("customer_id").group_by("reason").len().iter_rows()
-        ):
+            pauses.paused.join(insolvent, on="customer_id", how="anti")
+            .unique("customer_id").group_by("reason").len().sort("reason").iter_rows()
+        ):  # fmt: skip
             skipped[f"{SKIP_PAUSED}:{reason}"] = count
 
-    penalties = _penalties(conn, as_of, plan, items, open_inv, customers,
-                           load_rate_table(conn)) if plan.height else {}  # fmt: skip
+    rates = load_rate_table(conn) if plan.height else RateTable()
+    penalties, warnings = (
+        _penalties(conn, as_of, plan, items, open_inv, customers, rates)
+        if plan.height else ({}, [])
+    )  # fmt: skip
+    previous = dict(prior.select("customer_id", "previous_reminders").iter_rows())
+    deadline = as_of + dt.timedelta(days=deadline_days)
+    rate_cache: dict[str | None, Decimal | None] = {}
 
     planned = time.perf_counter()
     # Render, message by message.
@@ -479,9 +568,13 @@ def run_dunning(
         ind_total = sum(ln["indemnity_minor"] for ln in lines)
         lang = cust["language"] if cust["language"] in ("fr", "en") else "fr"
         reference = f"{cust['code']}-{as_of:%Y%m%d}"
+        contractual = cust["penalty_rate"] or None
+        if contractual not in rate_cache:
+            rate_cache[contractual] = _penalty_rate(rates, as_of, contractual)
         context = {
             "company": company_ctx,
-            "customer": {k: cust[k] for k in _CUSTOMER_CONTEXT},
+            "customer": {**{k: cust[k] for k in _CUSTOMER_CONTEXT},
+                         "is_consumer": bool(cust["is_consumer"])},
             "contact": {"name": cust["contact_name"], "email": cust["contact_email"],
                         "phone": cust["contact_phone"]},
             "invoices": lines,
@@ -497,6 +590,10 @@ def run_dunning(
                       "claim_indemnity": p["claim_indemnity"]},
             "kind": p["kind"],
             "as_of": as_of,
+            "deadline": deadline,
+            "penalty_rate": rate_cache[contractual],
+            "contractual_rate": contractual is not None,
+            "previous_reminders": previous.get(p["customer_id"], 0),
             "reference": reference,
             "collector": {"name": cust["collector"], "email": None, "phone": None},
         }  # fmt: skip
@@ -528,6 +625,7 @@ def run_dunning(
         as_of=as_of, dry_run=dry_run, run_id=None, plan=rows, errors=errors, skipped=skipped,
         promises=_count(s for _i, _c, s in pauses.promise_updates),
         plans=_count(s for _i, _c, s, _x in pauses.plan_updates if s != "active"),
+        warnings=warnings,
     )  # fmt: skip
     rendered_at = time.perf_counter()
     result.timings = {"plan": planned - started, "render": rendered_at - planned}
@@ -541,6 +639,15 @@ def run_dunning(
     )
     result.timings["write"] = time.perf_counter() - rendered_at
     return result
+
+
+def _penalty_rate(rates: RateTable, day: dt.date, contractual: str | None) -> Decimal | None:
+    """The annual penalty rate (percent) applying on `day`: the statutory rate (ECB + 10
+    points) or the contractual one (never below 3 x the legal rate); None when unknown."""
+    try:
+        return rates.penalty_rate(day, Decimal(contractual) if contractual else None)
+    except (PenaltyError, ArithmeticError):
+        return None
 
 
 def _count(values: Any) -> dict[str, int]:
@@ -646,4 +753,11 @@ def _write(conn: Connection, result: RunResult, items: pl.DataFrame, actor: str)
                                                 "collector"))  # fmt: skip
 
 
-__all__ = ["PLAN_SCHEMA", "RenderFailure", "RunResult", "run_dunning"]
+__all__ = [
+    "NOTICE_DEADLINE_DAYS",
+    "PLAN_SCHEMA",
+    "SKIP_INSOLVENCY",
+    "RenderFailure",
+    "RunResult",
+    "run_dunning",
+]

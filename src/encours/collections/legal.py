@@ -12,8 +12,15 @@
   The notice is recorded as a communication (channel letter, level `formal_notice`,
   status draft: it is sent by registered letter outside the print batch) and
   `mark_notice_sent` records the registered letter's tracking number.
+- Unpaid charge invoices (`PEN-...`, `encours charges invoice`) are claimed as principal
+  lines (their open amount, whatever their own due date: the penalties they bill were due
+  without a reminder), never bearing penalties or an indemnity themselves.
 - Legal file (`encours legal file`): the PDFs an injonction de payer request needs
-  (Code de procédure civile, art. 1405 ff.) in one ZIP.
+  (Code de procédure civile, art. 1405 ff.) in one ZIP. Refused unless a formal notice was
+  sent by registered letter (tracking number recorded) and its deadline has passed
+  (`force` overrides, and the request says so); the request claims only the invoices
+  listed in that notice that are still unpaid. The file is for a French court: always in
+  French, except the formal notice, which is the letter the customer received.
 - Export (`encours legal export --kind agency|insurer`): CSV + PDFs in one ZIP for a
   collection agency or a credit-insurance claim.
 """
@@ -24,12 +31,12 @@ import csv
 import datetime as dt
 import io
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from encours.collections.pdf import (
     DocumentError,
@@ -50,13 +57,15 @@ from encours.domain.penalties import (
     Period,
     compute_penalties,
 )
+from encours.i18n import _
 from encours.money import from_minor, quantize, to_minor
 from encours.store import positions
-from encours.store.outbox_schema import Communication, TimelineEvent
+from encours.store.outbox_schema import Communication, CommunicationItem, TimelineEvent
 from encours.store.rates import load_rate_table
 from encours.store.schema import Allocation, AuditEntry, Document
 
 COMMUNICATIONS = Communication.__table__
+ITEMS = CommunicationItem.__table__
 TIMELINE = TimelineEvent.__table__
 AUDIT = AuditEntry.__table__
 DOCUMENTS = Document.__table__
@@ -85,6 +94,7 @@ class PenaltyLine:
     indemnity: Decimal  # EUR
     periods: list[Period] = field(default_factory=list)
     reason: str | None = None
+    charge: bool = False  # a charge invoice (PEN-...): principal only
 
 
 def _settled(conn: Connection, customer: CustomerInfo) -> dict[str, tuple[int, int]]:
@@ -123,12 +133,15 @@ def late_invoices(
         docs.issue_date <= as_of, docs.due_date < as_of, ~docs.number.startswith(CHARGE_PREFIX),
     ).order_by(docs.due_date, docs.number)  # fmt: skip
     invoices = conn.execute(query).mappings().all()
+    charges: list[PenaltyLine] = []
     if open_only:
         open_frame = positions.open_invoices(conn, as_of, customer_id=customer.id)
-        open_ids = set(open_frame.filter(~pl.col("disputed"))["document_id"].to_list())
+        open_frame = open_frame.filter(~pl.col("disputed"))
+        open_ids = set(open_frame["document_id"].to_list())
         invoices = [i for i in invoices if i["id"] in open_ids]
+        charges = _charge_lines(open_frame, as_of)
     if not invoices:
-        return []
+        return charges
     ids = [i["id"] for i in invoices]
     paid: dict[int, list[tuple[dt.date, int]]] = {}
     allocations = select(ALLOCATIONS.c.invoice_id, ALLOCATIONS.c.date, ALLOCATIONS.c.amount_minor)
@@ -176,7 +189,31 @@ def late_invoices(
                 reason=result.reason,
             )  # fmt: skip
         )
+    if charges:
+        lines = sorted([*lines, *charges], key=lambda line: (line.due_date, line.number))
     return lines
+
+
+def _charge_lines(open_frame: pl.DataFrame, as_of: dt.date) -> list[PenaltyLine]:
+    """The unpaid charge invoices (PEN-...) among the open undisputed invoices: principal
+    lines (their open amount), without penalties nor indemnity of their own."""
+    rows = open_frame.filter(pl.col("number").str.starts_with(CHARGE_PREFIX)).to_dicts()
+    return [
+        PenaltyLine(
+            document_id=r["document_id"],
+            number=r["number"],
+            issue_date=r["issue_date"],
+            due_date=r["due_date"],
+            amount_minor=r["amount_minor"],
+            open_minor=r["open_minor"],
+            currency=r["currency"],
+            days_late=max((as_of - r["due_date"]).days, 0),
+            penalties=quantize(Decimal(0), r["currency"]),
+            indemnity=quantize(Decimal(0), "EUR"),
+            charge=True,
+        )  # fmt: skip
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -263,10 +300,25 @@ def record_notice(
         & (c.level_code == NOTICE_LEVEL)
         & (c.as_of == notice.as_of)
     )
-    existing = conn.execute(select(c.id, c.status).where(key)).first()
+    existing = conn.execute(select(c.id, c.status, c.document_path).where(key)).first()
     if existing is not None:
         if existing.status in ("draft", "approved"):
             conn.execute(update(COMMUNICATIONS).where(c.id == existing.id).values(**values))
+            _record_items(conn, existing.id, notice)
+            after = {
+                "customer": notice.customer.code,
+                "as_of": notice.as_of.isoformat(),
+                "deadline": notice.deadline.isoformat(),
+                "path": str(document_path),
+            }
+            _audit(conn, actor, "notice.update", "communication", str(existing.id), None, after)
+        elif not _own_document(conn, existing.id, existing.document_path):
+            # Already sent, but pointing at no file of its own (missing, or a print batch
+            # shared with other letters): point it at this customer's notice.
+            conn.execute(update(COMMUNICATIONS).where(c.id == existing.id)
+                         .values(document_path=str(document_path)))  # fmt: skip
+            _audit(conn, actor, "notice.document", "communication", str(existing.id),
+                   {"path": existing.document_path}, {"path": str(document_path)})  # fmt: skip
         return existing.id
     communication_id = conn.execute(
         insert(COMMUNICATIONS)
@@ -280,10 +332,35 @@ def record_notice(
         )  # fmt: skip
         .returning(c.id)
     ).scalar_one()
+    _record_items(conn, communication_id, notice)
     _audit(conn, actor, "notice.create", "communication", str(communication_id), None,
            {"customer": notice.customer.code, "as_of": notice.as_of.isoformat(),
             "deadline": notice.deadline.isoformat(), "path": str(document_path)})  # fmt: skip
     return communication_id
+
+
+def _record_items(conn: Connection, communication_id: int, notice: Notice) -> None:
+    """The invoices the notice lists (communication_items), replacing earlier ones."""
+    conn.execute(delete(ITEMS).where(ITEMS.c.communication_id == communication_id))
+    if notice.lines:
+        conn.execute(
+            insert(ITEMS),
+            [{"communication_id": communication_id, "document_id": line.document_id,
+              "open_minor": line.open_minor, "days_overdue": line.days_late,
+              "level_code": NOTICE_LEVEL} for line in notice.lines],
+        )  # fmt: skip
+
+
+def _own_document(conn: Connection, communication_id: int, path: str | None) -> bool:
+    """True when `path` is a file on disk that belongs to this communication alone (not a
+    print batch whose path other letters share, as recorded by older versions)."""
+    if not path or not Path(path).is_file():
+        return False
+    c = COMMUNICATIONS.c
+    others = conn.execute(
+        select(func.count()).where(c.document_path == path, c.id != communication_id)
+    ).scalar_one()
+    return others == 0
 
 
 def mark_notice_sent(
@@ -346,26 +423,166 @@ def _audit(conn: Connection, actor: str, action: str, entity: str, key: str,
 # --- legal file and exports ----------------------------------------------------------
 
 
-def _latest_notice(conn: Connection, customer_id: int) -> dict | None:
+REGISTERED_LETTER_DAYS = 7  # presentation of a registered letter, at most (receipt unknown)
+DUNNING_NOTICE_DAYS = 8  # "dans un délai de huit jours à compter de la réception"
+
+
+def _latest_notice(conn: Connection, customer_id: int, as_of: dt.date | None = None,
+                   *, sent_only: bool = False) -> dict | None:  # fmt: skip
     c = COMMUNICATIONS.c
-    row = (
-        conn.execute(
-            select(c.id, c.as_of, c.document_path, c.tracking_number, c.sent_at, c.status)
-            .where(c.customer_id == customer_id, c.level_code == NOTICE_LEVEL)
-            .order_by(c.as_of.desc(), c.id.desc())
-        )
-        .mappings()
-        .first()
-    )
+    query = select(c.id, c.as_of, c.document_path, c.tracking_number, c.sent_at, c.status)
+    query = query.where(c.customer_id == customer_id, c.level_code == NOTICE_LEVEL)
+    if as_of is not None:
+        query = query.where(c.as_of <= as_of)
+    if sent_only:
+        query = query.where(c.status == "sent")
+    row = conn.execute(query.order_by(c.as_of.desc(), c.id.desc())).mappings().first()
     return dict(row) if row else None
 
 
-def _notice_document(conn: Connection, notice: Notice, language: str) -> tuple[bytes, dict | None]:
-    """The notice actually sent when its PDF is still on disk, else a fresh one."""
-    recorded = _latest_notice(conn, notice.customer.id)
-    if recorded and recorded["document_path"] and Path(recorded["document_path"]).is_file():
+def _notice_deadline(conn: Connection, recorded: dict) -> dt.date:
+    """The deadline given by a formal notice: the date printed on a notice of `encours
+    notice` (recorded in its audit entry); for a letter of the dunning run, which gives
+    eight days from receipt, the letter's day + 8 days + the days a registered letter may
+    take to be presented (the receipt date itself is not recorded)."""
+    a = AUDIT.c
+    after = conn.execute(
+        select(a.after)
+        .where(a.entity == "communication", a.entity_key == str(recorded["id"]),
+               a.action.in_(("notice.create", "notice.update")))
+        .order_by(a.id.desc())
+    ).scalars().first()  # fmt: skip
+    if after and after.get("deadline"):
+        return dt.date.fromisoformat(after["deadline"])
+    return recorded["as_of"] + dt.timedelta(days=DUNNING_NOTICE_DAYS + REGISTERED_LETTER_DAYS)
+
+
+def _notice_items(conn: Connection, communication_id: int) -> set[int]:
+    rows = conn.execute(
+        select(ITEMS.c.document_id).where(ITEMS.c.communication_id == communication_id)
+    ).scalars()
+    return set(rows)
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """Whether a customer's injonction de payer file may be made as of a day."""
+
+    recorded: dict | None  # the formal notice sent (or None), with its deadline
+    missing: list[tuple[str, dict]]  # (code, details): no_notice, not_sent, ...
+
+    @property
+    def problems(self) -> list[str]:
+        """What is missing, as messages in the user's language (empty when ready)."""
+        return [_problem_message(code, details) for code, details in self.missing]
+
+
+def _problem_message(code: str, details: dict) -> str:
+    if code == "no_notice":
+        return _(
+            "no formal notice was sent to this customer: create one (`encours notice "
+            "CUSTOMER`), send it by registered letter and record it (`encours notice "
+            "mark-sent ID --tracking NUMBER`)"
+        )
+    if code == "not_sent":
+        return _(
+            "formal notice {id} is {status}, not sent: send it by registered letter "
+            "and record it with `encours notice mark-sent {id} --tracking NUMBER`"
+        ).format(**details)
+    if code == "not_registered":
+        return _(
+            "formal notice {id} has no registered letter number: record it with "
+            "`encours notice mark-sent {id} --tracking NUMBER`"
+        ).format(**details)
+    return _("the deadline of formal notice {id} ({deadline}) has not passed yet").format(**details)
+
+
+def check_legal_file(conn: Connection, customer_id: int, as_of: dt.date) -> FileCheck:
+    """A court asks for the formal notice: one must have been sent by registered letter
+    (status sent and a tracking number, `encours notice mark-sent`) and its deadline must
+    have passed on `as_of`."""
+    recorded = _latest_notice(conn, customer_id, as_of, sent_only=True)
+    if recorded is None:
+        latest = _latest_notice(conn, customer_id, as_of)
+        if latest is None:
+            return FileCheck(None, [("no_notice", {})])
+        return FileCheck(None, [("not_sent", {"id": latest["id"], "status": latest["status"]})])
+    recorded["deadline"] = _notice_deadline(conn, recorded)
+    missing: list[tuple[str, dict]] = []
+    if not recorded["tracking_number"]:
+        missing.append(("not_registered", {"id": recorded["id"]}))
+    if recorded["deadline"] >= as_of:
+        missing.append(("deadline", {"id": recorded["id"], "deadline": recorded["deadline"]}))
+    return FileCheck(recorded, missing)
+
+
+def _notice_document(
+    conn: Connection, notice: Notice, language: str, recorded: dict | None = None
+) -> tuple[bytes, dict | None]:
+    """The customer's own notice as sent when its PDF is still on disk, else a fresh one
+    (never a print batch holding other customers' letters)."""
+    recorded = recorded or _latest_notice(conn, notice.customer.id)
+    if recorded and _own_document(conn, recorded["id"], recorded["document_path"]):
         return Path(recorded["document_path"]).read_bytes(), recorded
     return notice_pdf(notice, language), recorded
+
+
+# The legal form of a company decides the competent court (art. L721-3 Code de commerce:
+# the tribunal de commerce hears the disputes between traders and those about commercial
+# companies; the tribunal judiciaire everything else: consumers and other natural persons
+# who are not traders, civil companies (SCI, SCP, SCM...), associations, the liberal
+# professions, including their SEL* companies, commercial by form but civil by purpose).
+# The abbreviations and words below are matched on the legal form (customer profile,
+# ENCOURS_COMPANY_LEGAL_FORM) or, failing that, on the company name ("Alpha SAS").
+_COMMERCIAL = {"SA", "SAS", "SASU", "SARL", "EURL", "SNC", "SCS", "SCA", "SE", "ANONYME",
+               "SIMPLIFIEE", "RESPONSABILITE", "COLLECTIF", "COMMANDITE"}  # fmt: skip
+_LIBERAL = {"SELARL", "SELAS", "SELASU", "SELAFA", "SELCA", "SELEURL", "SPFPL", "LIBERAL",
+            "LIBERALE"}  # fmt: skip
+_CIVIL = {"SC", "SCI", "SCP", "SCM", "SCEA", "SCPI", "GAEC", "GFA", "EARL", "CIVILE",
+          "ASSOCIATION", "FONDATION", "SYNDICAT"}  # fmt: skip
+COURT_COMMERCE = "tribunal_de_commerce"
+COURT_JUDICIAIRE = "tribunal_judiciaire"
+
+
+def company_nature(legal_form: str | None, name: str | None = None) -> str | None:
+    """commercial, civil or liberal from a legal form (else the name); None when unknown."""
+    import unicodedata
+
+    for text in (legal_form, name):
+        if not text:
+            continue
+        plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+        words = plain.upper().replace(".", "").replace("-", " ").replace("'", " ").split()
+        for nature, forms in (("liberal", _LIBERAL), ("civil", _CIVIL),
+                              ("commercial", _COMMERCIAL)):  # fmt: skip
+            if any(word.strip(",;()") in forms for word in words):
+                return nature
+    return None
+
+
+def competent_court(customer: CustomerInfo, debtor_form: str | None,
+                    company: CompanyProfile) -> tuple[str | None, str]:  # fmt: skip
+    """(court, debtor nature): the tribunal de commerce when creditor and debtor are both
+    commercial companies, the tribunal judiciaire when either is not (consumer, civil
+    company, association, liberal profession); None when a legal form is unknown."""
+    debtor = "consumer" if customer.is_consumer else company_nature(debtor_form, customer.name)
+    creditor = company_nature(company.legal_form, company.name)
+    if debtor == "consumer" or debtor in ("civil", "liberal") or creditor in ("civil", "liberal"):
+        return COURT_JUDICIAIRE, debtor or ""
+    if debtor == "commercial" and creditor == "commercial":
+        return COURT_COMMERCE, debtor
+    return None, debtor or ""
+
+
+def _debtor_legal_form(conn: Connection, customer_id: int) -> str | None:
+    try:
+        from encours.store.risk_schema import CustomerProfile
+    except ImportError:  # pragma: no cover - the risk module is optional
+        return None
+    table = CustomerProfile.__table__
+    return conn.execute(
+        select(table.c.legal_form).where(table.c.customer_id == customer_id)
+    ).scalar_one_or_none()
 
 
 def _lines_csv(notice: Notice) -> bytes:
@@ -410,21 +627,57 @@ def legal_file(
     out_dir: Path,
     language: str = "fr",
     deadline_days: int = 8,
+    *,
+    force: bool = False,
 ) -> Path:
     """The injonction de payer file of a customer as a ZIP of PDFs in `out_dir`: the formal
     notice, the statement of account, the list of invoices with due dates and amounts, the
-    penalty computation and a summary of the request's fields (C. proc. civ. art. 1405 ff.)."""
+    penalty computation and a summary of the request's fields (C. proc. civ. art. 1405 ff.).
+
+    DocumentError unless a formal notice was sent by registered letter and its deadline has
+    passed (`check_legal_file`); `force` makes the file anyway and the request says what
+    was missing. Only the invoices listed in the notice and still unpaid are claimed. The
+    file goes to a French court: every document made for it is in French; `language` only
+    applies to the formal notice when its PDF must be made again.
+    """
     language = check_language(language)
+    check = check_legal_file(conn, customer_id, as_of)
+    if check.problems and not force:
+        raise DocumentError("; ".join(check.problems))
+    recorded = check.recorded
     notice = build_notice(conn, customer_id, as_of, deadline_days)
-    notice_bytes, recorded = _notice_document(conn, notice, language)
-    context = {"n": notice, "recorded": recorded}
+    if recorded is not None:
+        listed = _notice_items(conn, recorded["id"])
+        if listed:
+            lines = [line for line in notice.lines if line.document_id in listed]
+        else:  # a notice recorded without its items: what was overdue on its day
+            lines = [line for line in notice.lines if line.due_date < recorded["as_of"]]
+        if not lines:
+            raise DocumentError(
+                _("none of the invoices of formal notice {id} is still unpaid").format(
+                    id=recorded["id"])
+            )  # fmt: skip
+        notice = replace(notice, lines=lines)
+    notice_bytes, _recorded = _notice_document(conn, notice, language, recorded)
+    debtor_form = _debtor_legal_form(conn, customer_id)
+    court, nature = competent_court(notice.customer, debtor_form, notice.company)
+    context = {
+        "n": notice, "recorded": recorded, "forced": check.missing if force else [],
+        "court": court, "debtor_nature": nature,
+        "debtor_form": debtor_form,
+    }  # fmt: skip
+    court_language = "fr"  # a French court
     members = {
         "01-mise-en-demeure.pdf": notice_bytes,
-        "02-releve-de-compte.pdf": statement_of_account_pdf(conn, customer_id, as_of, language),
-        "03-factures.pdf": render_pdf("invoice_list.html", language, **context),
-        "04-calcul-penalites.pdf": render_pdf("penalty_computation.html", language, **context),
+        "02-releve-de-compte.pdf": statement_of_account_pdf(
+            conn, customer_id, as_of, court_language
+        ),
+        "03-factures.pdf": render_pdf("invoice_list.html", court_language, **context),
+        "04-calcul-penalites.pdf": render_pdf(
+            "penalty_computation.html", court_language, **context
+        ),  # fmt: skip
         "05-requete-injonction-de-payer.pdf": render_pdf(
-            "injonction_summary.html", language, **context
+            "injonction_summary.html", court_language, **context
         ),
         "factures.csv": _lines_csv(notice),
     }
@@ -481,6 +734,9 @@ __all__ = [
     "Notice",
     "PenaltyLine",
     "build_notice",
+    "check_legal_file",
+    "company_nature",
+    "competent_court",
     "late_invoices",
     "legal_export",
     "legal_file",

@@ -4,7 +4,10 @@ Channels:
 - email: over SMTP (settings: `encours.collections.smtp`), text + HTML body and the
   statement of account (as of the communication's day) as a PDF attachment;
 - letter: every approved letter goes into ONE print-ready PDF batch in `out_dir` (each
-  letter on its own page, creditor's letterhead, customer's address block);
+  letter on its own page, creditor's letterhead, customer's address block); each letter
+  is also written alone to `out_dir/letters/<communication id>.pdf`, the path recorded on
+  its communication (`document_path`; the batch's path is in the timeline and audit
+  entries, `batch_path`);
 - phone: the call becomes a task in the collector's worklist
   (`encours.collections.tasks.create_call_task`, when that module is installed). The
   dunning engine already turns phone levels into tasks (status sent) when it approves
@@ -327,16 +330,34 @@ def _send_letters(
     batch = render_html("batch.html", "fr", title=f"letters {as_of.isoformat()}", pages=pages)
     name = f"letters-{as_of.isoformat()}-{printed[0]['id']}-{printed[-1]['id']}.pdf"
     path = write_atomically(out_dir / name, html_to_pdf(batch))
+    # Each letter also on its own: the communication points at ITS letter (a legal file or
+    # an export must never carry the other customers' letters of the batch).
+    own = {
+        row["id"]: write_atomically(
+            letter_path(out_dir, row["id"]),
+            html_to_pdf(
+                render_html("batch.html", "fr", title=row["subject"] or name, pages=[page])
+            ),
+        )  # fmt: skip
+        for row, page in zip(printed, pages, strict=True)
+    }
     with engine.begin() as conn:
         sent_at = _utcnow()
         for row in printed:
+            own_path = str(own[row["id"]])
             conn.execute(
                 update(COMMUNICATIONS).where(C.id == row["id"], C.status == "sending")
-                .values(status="sent", sent_at=sent_at, document_path=str(path), last_error=None)
+                .values(status="sent", sent_at=sent_at, document_path=own_path, last_error=None)
             )  # fmt: skip
-            _record(conn, row, "sent", actor, row["as_of"], {"document_path": str(path)})
+            _record(conn, row, "sent", actor, row["as_of"],
+                    {"document_path": own_path, "batch_path": str(path)})  # fmt: skip
     report.letters += len(printed)
     report.letter_batch = str(path)
+
+
+def letter_path(out_dir: Path, communication_id: int) -> Path:
+    """Where the PDF of one printed letter is written: `<batch dir>/letters/<id>.pdf`."""
+    return Path(out_dir) / "letters" / f"{communication_id}.pdf"
 
 
 # --- phone ---------------------------------------------------------------------------
@@ -406,4 +427,4 @@ def send_pending(
     return report
 
 
-__all__ = ["SendReport", "build_email", "send_pending"]
+__all__ = ["SendReport", "build_email", "letter_path", "send_pending"]

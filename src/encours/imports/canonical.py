@@ -38,6 +38,9 @@ CUSTOMER_SCHEMA: dict[str, pl.DataType] = {
     "collector": pl.String(),
     "is_consumer": pl.Boolean(),
     "paperless_date": pl.Date(),
+    "in_insolvency": pl.Boolean(),  # collective insolvency proceedings (optional)
+    "insolvency_date": pl.Date(),  # day of the judgment
+    "insolvency_kind": pl.String(),  # sauvegarde | redressement | liquidation
     "contact_name": pl.String(),
     "contact_role": pl.String(),
     "contact_email": pl.String(),

@@ -87,6 +87,8 @@ class Customer(Base):
     collector: Mapped[str | None] = mapped_column(String(100))
     is_consumer: Mapped[bool] = mapped_column(Boolean, default=False)
     in_insolvency: Mapped[bool] = mapped_column(Boolean, default=False)
+    insolvency_date: Mapped[dt.date | None] = mapped_column(Date)  # day of the judgment
+    insolvency_kind: Mapped[str | None] = mapped_column(String(20))  # sauvegarde, redressement...
     paperless_date: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now)

@@ -23,6 +23,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "status.view": _ALL - {SALES},
     "customers.view": _ALL,
     "customers.edit_limit": frozenset({ADMIN, CREDIT_MANAGER}),
+    # record / end a customer's collective insolvency proceedings (the judgment)
+    "customers.insolvency": frozenset({ADMIN, CREDIT_MANAGER}),
     "invoices.view": _ALL,
     "payments.view": _ALL,
     "imports.run": frozenset({ADMIN, ACCOUNTANT}),
@@ -40,6 +42,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "alerts.view": frozenset({ADMIN, CREDIT_MANAGER, COLLECTOR, SALES}),
     "alerts.all": frozenset({ADMIN, CREDIT_MANAGER}),  # every alert, not only one's own
     "onboarding.run": frozenset({ADMIN, CREDIT_MANAGER}),
+    "statements.enter": frozenset({ADMIN, CREDIT_MANAGER}),
     "limits.view": frozenset({ADMIN, CREDIT_MANAGER}),
     "limits.decide": frozenset({ADMIN, CREDIT_MANAGER}),
     "settings.view": frozenset({ADMIN, CREDIT_MANAGER}),

@@ -1,6 +1,7 @@
 """The customer's collections and risk section (risk class, scores, predictions, dunning
 state of the open invoices, actions) and its actions: log a call, record a promise or a
-dispute, put on hold, request a limit change, send a statement of account.
+dispute, put on hold, request a limit change, send a statement of account, record or end
+insolvency proceedings (credit managers).
 
 Each action is a CSRF-protected form (or an HTMX post), runs in one transaction through
 the collections / risk use cases (which write the timeline and the audit log), and answers
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
+from urllib.parse import quote
 
 import polars as pl
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request
@@ -277,6 +279,43 @@ def send_statement(
     with unit_of_work(url) as conn:
         queue_statement(conn, customer, day, principal.actor, language(request))
     return _done(request, url, code, day, principal, None)
+
+
+InsolvencyPrincipal = Annotated[Principal, Depends(require("customers.insolvency"))]
+
+
+def _to_customer(code: str) -> Response:
+    return RedirectResponse(f"/customers/{quote(code, safe='')}", status_code=303)
+
+
+@router.post("/customers/{code}/insolvency")
+def declare_insolvency(
+    code: Code, principal: InsolvencyPrincipal, url: DbUrl,
+    judgment_date: Annotated[str, Form(max_length=10)], kind: Annotated[str, Form(max_length=40)],
+) -> Response:  # fmt: skip
+    """Record the judgment opening collective insolvency proceedings (credit managers):
+    no penalties nor indemnity any more, a task to declare the claim within 2 months."""
+    from encours.risk import insolvency
+
+    wl.customer_for_action(url, code, principal)
+    day = _day(judgment_date)
+    with unit_of_work(url) as conn:
+        _run(insolvency.declare_insolvency, conn, code, day, kind, principal.actor)
+    return _to_customer(code)
+
+
+@router.post("/customers/{code}/insolvency/end")
+def end_insolvency(
+    code: Code, principal: InsolvencyPrincipal, url: DbUrl,
+    end_date: Annotated[str, Form(max_length=10)] = "",
+) -> Response:  # fmt: skip
+    from encours.risk import insolvency
+
+    wl.customer_for_action(url, code, principal)
+    day = _day(end_date, dt.date.today())
+    with unit_of_work(url) as conn:
+        _run(insolvency.end_insolvency, conn, code, day, principal.actor)
+    return _to_customer(code)
 
 
 STATEMENT_LEVEL = "statement"

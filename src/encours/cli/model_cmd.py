@@ -81,13 +81,18 @@ def register(app: typer.Typer) -> None:
             None, "--split", help=N_("Train on invoices issued before this day, test on the rest.")
         ),
         kind: str = typer.Option("lightgbm", "--kind"),
+        without: list[str] = typer.Option(
+            [],
+            "--without",
+            help=N_("Leave a feature out of the model (repeatable), e.g. --without disputed."),
+        ),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         from encours.risk.model import report
 
         day = parse_as_of(split) if split else None
         try:
-            result = report(state.db_url, day, _kind(kind))
+            result = report(state.db_url, day, _kind(kind), tuple(without))
         except ValueError as exc:
             fail_input(str(exc))
         if as_json:
@@ -96,6 +101,9 @@ def register(app: typer.Typer) -> None:
         base = result["baseline"]
         summary = Table(title=_("Late-payment model, time split at {split}").format(
             split=result["split"]))  # fmt: skip
+        if result["without"]:
+            summary.caption = _("Without the feature(s): {features}").format(
+                features=", ".join(result["without"]))  # fmt: skip
         summary.add_column(_("measure"))
         summary.add_column(_("model"), justify="right")
         summary.add_column(_("customer average"), justify="right")

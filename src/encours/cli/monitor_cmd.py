@@ -38,6 +38,14 @@ def register(app: typer.Typer) -> None:  # noqa: C901
     @app.command(
         "monitor",
         help=N_("Raise, refresh and close the alerts of the day; prints the counts per kind."),
+        epilog=N_(
+            "Meant to run every morning from cron, as the user owning the installation, "
+            "followed by the digest:\n\n"
+            "15 6 * * * cd /srv/encours && .venv/bin/encours monitor && "
+            ".venv/bin/encours alerts digest\n\n"
+            "Reassess the risk classes weekly before it (class downgrades, reviews due):\n\n"
+            "0 6 * * 1 cd /srv/encours && .venv/bin/encours risk assess"
+        ),
     )
     def monitor(
         as_of: str = typer.Option(None, "--as-of", help=N_(AS_OF_HELP)),

@@ -142,6 +142,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
     )
     def statements_import(
         file: Path = typer.Argument(..., help=N_("CSV of financial statements.")),
+        by: str | None = typer.Option(None, "--by", help=N_("Who does it (audit).")),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         from encours.imports.encoding import EncodingError
@@ -152,7 +153,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
             fail_input(_("File not found: {file}").format(file=file))
         try:
             with unit_of_work(state.db_url) as conn:
-                report = import_statements(conn, file)
+                report = import_statements(conn, file, actor=_actor(by))
         except StatementsRejected as exc:
             if as_json:
                 print_json({"status": "rejected", "errors": [str(e) for e in exc.errors]})
@@ -170,6 +171,67 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
             return
         console.print(_("{file}: {inserted} new, {replaced} replaced").format(
             file=file.name, inserted=report.inserted, replaced=report.replaced))  # fmt: skip
+
+    @statements_app.command(
+        "add",
+        help=N_(
+            "Enter one financial statement of a customer (amounts in major units; a line "
+            "not given stays unknown, never 0); replaces that year (audited)."
+        ),
+    )
+    def statements_add(
+        code: str = typer.Argument(..., help=N_("The customer's code.")),
+        year: int = typer.Option(..., "--year", help=N_("Financial year.")),
+        revenue: str | None = typer.Option(None, "--revenue", help=N_("Revenue.")),
+        equity: str | None = typer.Option(None, "--equity", help=N_("Equity.")),
+        fields: list[str] = typer.Option(
+            [], "--field", help=N_("Another line as name=value (repeatable), e.g. ebit=120000.")
+        ),
+        period_end: str | None = typer.Option(
+            None, "--period-end", help=N_("End of the financial year (default 31 December).")
+        ),
+        currency: str | None = typer.Option(
+            None, "--currency", help=N_("Currency (default the customer's).")
+        ),
+        by: str | None = typer.Option(None, "--by", help=N_("Who does it (audit).")),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        from encours.money import MoneyError
+        from encours.risk.statements import save_statement
+        from encours.store.db import unit_of_work
+        from encours.store.risk_schema import STATEMENT_FIELDS
+
+        amounts: dict[str, Decimal | int | str | None] = {}
+        given: list[tuple[str, str | None, str]] = [
+            ("revenue", revenue, "--revenue"), ("equity", equity, "--equity")]  # fmt: skip
+        for item in fields:
+            line, sep, text = item.partition("=")
+            line = line.strip().lower()
+            if not sep or line not in STATEMENT_FIELDS:
+                fail_usage(_("--field {item!r}: expected name=value with a name among {names}")
+                           .format(item=item, names=", ".join(STATEMENT_FIELDS)))  # fmt: skip
+            given.append((line, text, "--field " + line))
+        for line, value, option in given:
+            if value is not None and value.strip():
+                amounts[line] = _amount(value, option)
+        if not amounts:
+            fail_usage(_("give at least one amount (--revenue, --equity or --field)"))
+        end = _date(period_end, "--period-end")
+        try:
+            with unit_of_work(state.db_url) as conn:
+                _customer_id(conn, code)
+                replaced = save_statement(conn, code, year, amounts, period_end=end,
+                                          currency=currency, actor=_actor(by))  # fmt: skip
+        except (MoneyError, ValueError) as exc:
+            fail_input(str(exc))
+        if as_json:
+            print_json({"status": "ok", "customer": code, "fiscal_year": year,
+                        "replaced": replaced,
+                        "amounts": {k: str(v) for k, v in amounts.items()}})  # fmt: skip
+            return
+        message = _("{code}: financial year {year} replaced") if replaced else \
+            _("{code}: financial year {year} saved")  # fmt: skip
+        console.print(message.format(code=code, year=year))
 
     @statements_app.command(
         "show",
@@ -217,6 +279,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
     def assess_cmd(
         as_of: str = typer.Option(None, "--as-of", help=N_(AS_OF_HELP)),
         customer: str | None = typer.Option(None, "--customer", help=N_("One customer's code.")),
+        by: str | None = typer.Option(None, "--by", help=N_("Who does it (audit).")),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         from encours.risk.classes import assess
@@ -225,7 +288,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
         day = parse_as_of(as_of)
         with unit_of_work(state.db_url) as conn:
             customer_id = _customer_id(conn, customer) if customer else None
-            frame = assess(conn, day, customer_id=customer_id)
+            frame = assess(conn, day, customer_id=customer_id, actor=_actor(by))
         counts = {c: int(n) for c, n in frame.group_by("risk_class").len().sort(
             "risk_class").iter_rows()}  # fmt: skip
         changed = int(

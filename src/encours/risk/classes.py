@@ -9,7 +9,11 @@ A class combines three components, each graded 0 (A) .. 4 (E):
 
 class = max(mean of the available grades rounded half-up, worst grade - 1): one weak
 component cannot be averaged away by two good ones. No component at all (no statements
-and no invoice yet): C. A customer in insolvency proceedings is E. Statements older than
+and no invoice yet): the onboarding class is kept (from the customer's latest onboarding
+assessment, else recomputed from its onboarding profile), so that a customer onboarded as
+D is not upgraded to C the next day; a customer never onboarded gets C. Once statements
+or a payment history exist, the normal combination applies. A customer in insolvency
+proceedings is E. Statements older than
 `statements_max_age_months` (from their period end) are not used.
 
 Review dates: a new class (or a first assessment) is reviewed `review_months[class]`
@@ -36,7 +40,7 @@ from encours.risk import behaviour
 from encours.risk.statements import evaluate, latest_statements
 from encours.store import bulk
 from encours.store.frames import query_frame
-from encours.store.risk_schema import RiskAssessment
+from encours.store.risk_schema import CustomerProfile, RiskAssessment
 from encours.store.schema import AuditEntry, Customer
 
 CLASSES = ("A", "B", "C", "D", "E")
@@ -160,6 +164,9 @@ def reason_text(item: dict) -> str:
         "promises_unavailable": _("Broken promises not counted: no promises recorded yet"),
         "insolvency": _("Customer in insolvency proceedings"),
         "no_data": _("No statements and no payment history: default class C"),
+        "onboarding_kept": _(
+            "No statements and no payment history yet: onboarding class {risk_class} of {day} kept"
+        ),
         "weakest": _("Class held down by the weakest component ({component})"),
         "class_changed": _("Class changed from {before} to {after}"),
         "young_company": _("Company created less than {years} years ago"),
@@ -249,6 +256,46 @@ def _previous(conn: Connection, as_of: dt.date) -> pl.DataFrame:
                                    "previous_review": pl.Date}, {"as_of": as_of})  # fmt: skip
 
 
+def _onboarding_classes(conn: Connection, as_of: dt.date, policy: RiskPolicy) -> pl.DataFrame:
+    """Each onboarded customer's onboarding class as of the day: the latest assessment of
+    source `onboarding` on or before it, else (that row was replaced by an assessment of the
+    same day) the class recomputed from the onboarding profile."""
+    sql = """
+        SELECT r.customer_id, r.risk_class AS onboarding_class, r.as_of AS onboarding_day
+        FROM risk_assessments r
+        WHERE r.source = 'onboarding'
+          AND r.as_of = (SELECT MAX(a.as_of) FROM risk_assessments a
+                         WHERE a.customer_id = r.customer_id AND a.source = 'onboarding'
+                           AND a.as_of <= :as_of)
+    """
+    schema = {"customer_id": pl.Int64, "onboarding_class": pl.String,
+              "onboarding_day": pl.Date}  # fmt: skip
+    stored = query_frame(conn, sql, schema, {"as_of": as_of})
+    profiles = CustomerProfile.__table__
+    done = set(stored["customer_id"].to_list())
+    found = conn.execute(
+        select(profiles.c.customer_id, profiles.c.created_on, profiles.c.sector,
+               profiles.c.checklist, profiles.c.onboarded_on, Customer.country)
+        .join(Customer, Customer.id == profiles.c.customer_id)
+        .where(profiles.c.onboarded_on.is_not(None) & (profiles.c.onboarded_on <= as_of))
+    ).all()  # fmt: skip
+    missing = [r for r in found if r.customer_id not in done]
+    if not missing:
+        return stored
+    from encours.risk.onboarding import initial_class  # onboarding imports this module
+
+    rows = []
+    for row in missing:  # onboarded customers whose onboarding row was replaced
+        risk_class, _reasons = initial_class(
+            created=row.created_on, sector=row.sector, country=row.country,
+            checklist={k for k, v in (row.checklist or {}).items() if v},
+            as_of=row.onboarded_on, policy=policy,
+        )  # fmt: skip
+        rows.append((row.customer_id, risk_class, row.onboarded_on))
+    recomputed = pl.DataFrame(rows, schema=schema, orient="row")
+    return pl.concat([stored, recomputed])
+
+
 def compute_assessments(
     conn: Connection,
     as_of: dt.date,
@@ -267,6 +314,7 @@ def compute_assessments(
         customers.join(scored, on="customer_id", how="left")
         .join(financial, on="customer_id", how="left")
         .join(_previous(conn, as_of), on="customer_id", how="left")
+        .join(_onboarding_classes(conn, as_of, policy), on="customer_id", how="left")
     )
     promises = behaviour.promises_available(conn)
     max_points = scorecard.max_points
@@ -298,7 +346,11 @@ def compute_assessments(
         if key not in combined:
             combined[key] = combine(grades)
         index, weakest = combined[key]
-        if index is None:
+        if index is None and row["onboarding_class"] is not None:
+            index = CLASSES.index(row["onboarding_class"])
+            reasons.append(reason("onboarding_kept", risk_class=row["onboarding_class"],
+                                  day=row["onboarding_day"].isoformat()))  # fmt: skip
+        elif index is None:
             index = 2
             reasons.append(reason("no_data"))
         elif weakest is not None:
@@ -337,9 +389,12 @@ def assess(
     *,
     customer_id: int | None = None,
     policy: RiskPolicy = DEFAULT_POLICY,
+    actor: str = "system",
 ) -> pl.DataFrame:
     """Compute and store the assessments of the day (replacing that day's), in the
-    caller's transaction. History is kept: one row per customer and as-of day."""
+    caller's transaction. History is kept: one row per customer and as-of day. One audit
+    entry per run (action `assess`, entity `risk_assessments`, key the day) with the counts
+    per class and the number of class changes, not one per customer."""
     frame = compute_assessments(conn, as_of, policy)
     if customer_id is not None:
         frame = frame.filter(pl.col("customer_id") == customer_id)
@@ -355,6 +410,18 @@ def assess(
         created_at=pl.lit(dt.datetime.now(dt.UTC).replace(tzinfo=None)),
     )
     bulk.insert_frame(conn, TABLE, rows)
+    counts = {str(c): int(n) for c, n in
+              frame.group_by("risk_class").len().sort("risk_class").iter_rows()}  # fmt: skip
+    changed = frame.filter(
+        pl.col("previous_class").is_not_null() & (pl.col("previous_class") != pl.col("risk_class"))
+    ).height
+    after: dict[str, object] = {"customers": frame.height, "classes": counts, "changed": changed}
+    if customer_id is not None:
+        after["customer_id"] = customer_id
+    conn.execute(AuditEntry.__table__.insert().values(
+        at=dt.datetime.now(dt.UTC).replace(tzinfo=None), actor=actor, action="assess",
+        entity="risk_assessments", entity_key=as_of.isoformat(), before=None,
+        after=after))  # fmt: skip
     return frame
 
 

@@ -9,7 +9,13 @@ only what was known before that day:
 - the customer's open and overdue invoices at the cutoff are counted from invoices issued
   strictly before it, minus those settled strictly before it (the invoice itself excluded);
 - the segment and portfolio priors are the same cumulative statistics over all customers
-  of the segment, or all customers.
+  of the segment, or all customers;
+- the risk-class prior is the same statistic over the invoices of the customers that had
+  the same risk class (`risk_assessments`, each settled invoice counted with the class its
+  customer had before its settlement day), for a customer whose latest assessment before
+  the cutoff gives it a class. A new customer without history falls back explicitly to its
+  class prior (enough history: MIN_SEGMENT_HISTORY invoices), else its segment's, else the
+  portfolio's (`prior_source` says which).
 
 All of it is set-based: per-day cumulative sums per customer, then `join_asof` (backward,
 exact matches excluded) of each invoice's cutoff into them. No loop over invoices.
@@ -17,8 +23,11 @@ exact matches excluded) of each invoice's cutoff into them. No loop over invoice
 Target: `delay_days` = settlement - due date (signed), `days_late` = max(delay_days, 0),
 `late` = delay_days > 0.
 
-Known limit: the ledger keeps the *current* `disputed` flag of an invoice without the date
-the dispute was opened, so that feature is as of the ledger's last state, not the cutoff.
+Disputes: an invoice with disputes recorded in encours (table `disputes`, dated) is
+disputed on a cutoff day when one of them was opened on or before it and not resolved
+before it. Known limit: an invoice without such a record keeps the ledger's *current*
+`disputed` flag (imported files such as the IBM sample carry no dispute date), so for those
+the feature is as of the ledger's last state, not the cutoff (see docs/model.md).
 """
 
 from __future__ import annotations
@@ -66,6 +75,8 @@ FEATURES: tuple[str, ...] = (
     "prior_days_late",
     "late_rate_shrunk",
     "days_late_shrunk",
+    "class_prior_late_rate",
+    "class_prior_days_late",
 )
 
 INVOICE_SCHEMA = {
@@ -73,6 +84,10 @@ INVOICE_SCHEMA = {
     "currency": pl.String, "issue_date": pl.Date, "due_date": pl.Date,
     "amount_minor": pl.Int64, "disputed": pl.Boolean, "channel": pl.String,
 }  # fmt: skip
+
+
+ASSESSMENT_SCHEMA = {"customer_id": pl.Int64, "as_of": pl.Date, "risk_class": pl.String}
+DISPUTE_SCHEMA = {"document_id": pl.Int64, "opened_on": pl.Date, "resolved_on": pl.Date}
 
 
 @dataclass(frozen=True)
@@ -83,11 +98,15 @@ class Ledger:
     amount_minor, disputed, channel, settled_date (null: open as of the ledger's end).
     customers: customer_id, code, segment, paperless_date.
     allocations: invoice_id, date, amount_minor (summed per invoice and day).
+    assessments: customer_id, as_of, risk_class (the history of risk classes; optional).
+    disputes: document_id, opened_on, resolved_on (disputes recorded in encours; optional).
     """
 
     invoices: pl.DataFrame
     customers: pl.DataFrame
     allocations: pl.DataFrame
+    assessments: pl.DataFrame | None = None
+    disputes: pl.DataFrame | None = None
 
     @property
     def last_day(self) -> dt.date | None:
@@ -156,7 +175,15 @@ def load_ledger(conn: Connection) -> Ledger:
         {"customer_id": pl.Int64, "code": pl.String, "segment": pl.String,
          "paperless_date": pl.Date},
     )  # fmt: skip
-    return Ledger(settlement_dates(invoices, allocations, daily=True), customers, allocations)
+    assessments = query_frame(
+        conn, "SELECT customer_id, as_of, risk_class FROM risk_assessments",
+        ASSESSMENT_SCHEMA,
+    )  # fmt: skip
+    disputes = query_frame(
+        conn, "SELECT document_id, opened_on, resolved_on FROM disputes", DISPUTE_SCHEMA
+    )
+    return Ledger(settlement_dates(invoices, allocations, daily=True), customers, allocations,
+                  assessments, disputes)  # fmt: skip
 
 
 def with_targets(invoices: pl.DataFrame) -> pl.DataFrame:
@@ -195,11 +222,46 @@ def _cumulative(frame: pl.DataFrame, day: str, by: list[str], sums: dict[str, pl
     return daily.with_columns(pl.col(n).cum_sum() for n in names)
 
 
+def _disputed_at_cutoff(ledger: Ledger, base: pl.DataFrame) -> pl.DataFrame:
+    """document_id, cutoff, disputed_pit: for invoices with dated disputes, whether one was
+    open on the cutoff (opened on or before it, not resolved before it); null otherwise."""
+    disputes = ledger.disputes
+    if disputes is None or disputes.is_empty():
+        return base.select("document_id", "cutoff").with_columns(
+            disputed_pit=pl.lit(None, dtype=pl.Boolean)
+        )
+    open_on_cutoff = (pl.col("opened_on") <= pl.col("cutoff")) & (
+        pl.col("resolved_on").is_null() | (pl.col("resolved_on") > pl.col("cutoff"))
+    )
+    dated = (
+        base.select("document_id", "cutoff")
+        .join(disputes.select("document_id", "opened_on", "resolved_on"), on="document_id")
+        .group_by("document_id", "cutoff")
+        .agg(disputed_pit=open_on_cutoff.any())
+    )
+    return base.select("document_id", "cutoff").join(
+        dated, on=["document_id", "cutoff"], how="left"
+    )
+
+
+def _class_at(frame: pl.DataFrame, assessments: pl.DataFrame, day: str, name: str) -> pl.DataFrame:
+    """Adds `name`: the customer's risk class of its latest assessment strictly before
+    the row's `day` (null: none)."""
+    right = assessments.select(
+        "customer_id", pl.col("as_of").alias("_assessed"), pl.col("risk_class").alias(name)
+    ).sort("_assessed")
+    return frame.sort(day).join_asof(
+        right, left_on=day, right_on="_assessed", by="customer_id", strategy="backward",
+        allow_exact_matches=False, check_sortedness=False,
+    ).drop("_assessed")  # fmt: skip
+
+
 def compute_features(ledger: Ledger, rows: pl.DataFrame) -> pl.DataFrame:
     """Features of `rows` (document_id, cutoff), each as of its own cutoff day.
 
     Returns document_id, cutoff and the FEATURES columns (floats), plus `prior_source`
-    (segment | portfolio | none) telling which prior a customer without history gets.
+    (class | segment | portfolio | none) telling which prior a customer without history
+    gets.
     """
     inv = with_targets(ledger.invoices).join(
         ledger.customers.select("customer_id", "segment", "paperless_date"),
@@ -277,6 +339,14 @@ def compute_features(ledger: Ledger, rows: pl.DataFrame) -> pl.DataFrame:
         prior_sums,
     )  # fmt: skip
     portfolio_history = _cumulative(settled_all, "settled_date", [], prior_sums)
+    assessments = ledger.assessments
+    if assessments is None:
+        assessments = pl.DataFrame(schema=ASSESSMENT_SCHEMA)
+    classed = _class_at(
+        settled_all.select("customer_id", "settled_date", "late_i", "days_late"), assessments,
+        "settled_date", "risk_class",
+    ).filter(pl.col("risk_class").is_not_null())  # fmt: skip
+    class_history = _cumulative(classed, "settled_date", ["risk_class"], prior_sums)
 
     f = base.sort("cutoff")
     f = _asof(f, history, "settled_date", "customer_id", "_h")
@@ -285,11 +355,14 @@ def compute_features(ledger: Ledger, rows: pl.DataFrame) -> pl.DataFrame:
     f = _asof(f, closed, "closed_date", "customer_id", "")
     f = _asof(f.sort("cutoff"), segment_history, "settled_date", "segment", "_s")
     f = _asof(f.sort("cutoff"), portfolio_history, "settled_date", None, "_p")
+    f = _class_at(f, assessments, "cutoff", "risk_class")
+    f = _asof(f.sort("cutoff"), class_history, "settled_date", "risk_class", "_c")
+    f = f.join(_disputed_at_cutoff(ledger, base), on=["document_id", "cutoff"], how="left")
 
     zero = ["n_h", "n_late_h", "sum_days_late_h", "sum_delay_h", "sum_delay2_h",
             "sum_to_settle_h", "settled_amount_h", "n_issued", "issued_amount", "n_due",
             "n_closed", "n_s", "n_late_s", "sum_days_late_s", "n_p", "n_late_p",
-            "sum_days_late_p"]  # fmt: skip
+            "sum_days_late_p", "n_c", "n_late_c", "sum_days_late_c"]  # fmt: skip
     f = f.with_columns(pl.col(c).fill_null(0) for c in zero)
 
     n = pl.col("n_h").cast(pl.Float64)
@@ -309,15 +382,22 @@ def compute_features(ledger: Ledger, rows: pl.DataFrame) -> pl.DataFrame:
     others_amount = pl.col("issued_amount") - self_issued * pl.col("amount_minor")
     avg_amount = pl.when(others_issued > 0).then(others_amount / others_issued)
 
+    use_class = pl.col("n_c") >= MIN_SEGMENT_HISTORY
     use_segment = pl.col("n_s") >= MIN_SEGMENT_HISTORY
+    class_late = pl.when(use_class).then(pl.col("n_late_c") / pl.col("n_c"))
+    class_days = pl.when(use_class).then(pl.col("sum_days_late_c") / pl.col("n_c"))
     prior_late = (
-        pl.when(use_segment)
+        pl.when(use_class)
+        .then(class_late)
+        .when(use_segment)
         .then(pl.col("n_late_s") / pl.col("n_s"))
         .when(pl.col("n_p") > 0)
         .then(pl.col("n_late_p") / pl.col("n_p"))
     )
     prior_days = (
-        pl.when(use_segment)
+        pl.when(use_class)
+        .then(class_days)
+        .when(use_segment)
         .then(pl.col("sum_days_late_s") / pl.col("n_s"))
         .when(pl.col("n_p") > 0)
         .then(pl.col("sum_days_late_p") / pl.col("n_p"))
@@ -330,7 +410,7 @@ def compute_features(ledger: Ledger, rows: pl.DataFrame) -> pl.DataFrame:
         log_amount=(pl.col("amount_minor").cast(pl.Float64) + 1).log(),
         amount_vs_customer_avg=(pl.col("amount_minor") / avg_amount).fill_null(1.0),
         terms_days=(pl.col("due_date") - pl.col("issue_date")).dt.total_days(),
-        disputed=pl.col("disputed").cast(pl.Float64),
+        disputed=pl.coalesce("disputed_pit", "disputed").cast(pl.Float64),
         electronic=(pl.col("channel") == "electronic").fill_null(False).cast(pl.Float64),
         paperless_customer=paperless.cast(pl.Float64),
         paperless_days=pl.when(paperless)
@@ -357,7 +437,11 @@ def compute_features(ledger: Ledger, rows: pl.DataFrame) -> pl.DataFrame:
         overdue_share=pl.when(open_count > 0).then(overdue_count / open_count).otherwise(0.0),
         prior_late_rate=prior_late,
         prior_days_late=prior_days,
-        prior_source=pl.when(use_segment)
+        class_prior_late_rate=class_late,
+        class_prior_days_late=class_days,
+        prior_source=pl.when(use_class)
+        .then(pl.lit("class"))
+        .when(use_segment)
         .then(pl.lit("segment"))
         .when(pl.col("n_p") > 0)
         .then(pl.lit("portfolio"))

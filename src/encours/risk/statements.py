@@ -10,6 +10,10 @@ equity, retained_earnings, working_capital, receivables, payables) in major unit
 a missing line (NULL), never 0. A file with a bad value is rejected whole with every error
 (file, line, column, value, expected), like the ledger imports. Re-importing a customer's
 year replaces it.
+
+Every statement written (imported or entered) is audited: one audit_log entry per
+statement (action `import_statement` or `enter_statement`, entity `financial_statement`,
+key `CODE/YEAR`, before = the replaced statement or nothing, after = the new one).
 """
 
 from __future__ import annotations
@@ -169,14 +173,40 @@ def _customer_codes(conn: Connection) -> dict[str, tuple[int, str]]:
     return {code: (cid, currency) for cid, code, currency in rows}
 
 
-def write_statements(conn: Connection, frame: pl.DataFrame, source: str) -> tuple[int, int]:
-    """Insert the statements, replacing the same customer-years. (inserted, replaced)."""
+def _audit_values(row: dict) -> dict[str, object]:
+    """A statement row as JSON-able audit values (amounts in major units, as text)."""
+    currency = row["currency"]
+    values: dict[str, object] = {
+        "fiscal_year": row["fiscal_year"], "currency": currency,
+        "period_end": row["period_end"].isoformat() if row.get("period_end") else None,
+    }  # fmt: skip
+    for name in STATEMENT_FIELDS:
+        minor = row.get(f"{name}_minor")
+        if minor is not None:
+            values[name] = str(from_minor(minor, currency))
+    return values
+
+
+def write_statements(
+    conn: Connection, frame: pl.DataFrame, source: str, *, actor: str = "system",
+    action: str = "import_statement",
+) -> tuple[int, int]:  # fmt: skip
+    """Insert the statements, replacing the same customer-years, with one audit entry per
+    statement. (inserted, replaced)."""
     from encours.store import bulk
+    from encours.store.schema import AuditEntry
 
     keys = list(frame.select("customer_id", "fiscal_year").iter_rows())
+    codes = dict(conn.execute(select(Customer.id, Customer.code).where(
+        Customer.id.in_({k[0] for k in keys}))).all())  # fmt: skip
     replaced = 0
+    before: dict[tuple[int, int], dict] = {}
     for start in range(0, len(keys), 2000):
         chunk = keys[start : start + 2000]
+        for old in conn.execute(
+            select(TABLE).where(tuple_(TABLE.c.customer_id, TABLE.c.fiscal_year).in_(chunk))
+        ).mappings():
+            before[(old["customer_id"], old["fiscal_year"])] = _audit_values(dict(old))
         result = conn.execute(
             delete(TABLE).where(tuple_(TABLE.c.customer_id, TABLE.c.fiscal_year).in_(chunk))
         )
@@ -188,15 +218,25 @@ def write_statements(conn: Connection, frame: pl.DataFrame, source: str) -> tupl
         updated_at=pl.lit(dt.datetime.now(dt.UTC).replace(tzinfo=None)),
     )
     bulk.insert_frame(conn, TABLE, rows)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    entries = [
+        {"at": now, "actor": actor, "action": action, "entity": "financial_statement",
+         "entity_key": f"{codes[row['customer_id']]}/{row['fiscal_year']}",
+         "before": before.get((row["customer_id"], row["fiscal_year"])),
+         "after": {**_audit_values(row), "source": source}}
+        for row in frame.iter_rows(named=True)
+    ]  # fmt: skip
+    if entries:
+        conn.execute(AuditEntry.__table__.insert(), entries)
     return frame.height - replaced, replaced
 
 
-def import_statements(conn: Connection, path: Path) -> StatementImport:
+def import_statements(conn: Connection, path: Path, actor: str = "system") -> StatementImport:
     """Import a statements CSV in the caller's transaction; StatementsRejected when bad."""
     frame, errors = parse_statements(Path(path), _customer_codes(conn))
     if errors:
         raise StatementsRejected(errors)
-    inserted, replaced = write_statements(conn, frame, str(path))
+    inserted, replaced = write_statements(conn, frame, str(path), actor=actor)
     return StatementImport(rows=frame.height, inserted=inserted, replaced=replaced)
 
 
@@ -209,14 +249,18 @@ def save_statement(
     period_end: dt.date | None = None,
     currency: str | None = None,
     source: str = "entered",
-) -> None:
-    """Enter one statement (amounts in major units; None = unknown); replaces that year."""
+    actor: str = "system",
+) -> bool:
+    """Enter one statement (amounts in major units; None = unknown); replaces that year
+    (audited). True when it replaced an existing statement of that year."""
     customers = _customer_codes(conn)
     if customer_code not in customers:
         raise KeyError(customer_code)
     unknown = set(amounts) - set(STATEMENT_FIELDS)
     if unknown:
         raise ValueError(f"unknown statement lines: {sorted(unknown)}")
+    if not 1900 <= fiscal_year <= 2999:
+        raise ValueError(f"fiscal year {fiscal_year}: a year such as 2024 expected")
     customer_id, customer_currency = customers[customer_code]
     currency = check_currency(currency or customer_currency)
     record: dict[str, object] = {
@@ -229,7 +273,11 @@ def save_statement(
     schema = {"customer_id": pl.Int64, "fiscal_year": pl.Int64, "period_end": pl.Date,
               "currency": pl.String}  # fmt: skip
     schema.update({f"{n}_minor": pl.Int64 for n in STATEMENT_FIELDS})
-    write_statements(conn, pl.DataFrame([record], schema=schema, orient="row"), source)
+    _inserted, replaced = write_statements(
+        conn, pl.DataFrame([record], schema=schema, orient="row"), source, actor=actor,
+        action="enter_statement",
+    )  # fmt: skip
+    return replaced > 0
 
 
 def latest_statements(

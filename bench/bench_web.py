@@ -3,7 +3,8 @@ under a loopback load of a few concurrent clients, with a vendored static file's
 measured in the same run as the reference.
 
     .venv/bin/python bench/bench_web.py [--invoices 200000] [--clients 4] [--requests 400]
-        [--backend sqlite|postgresql] [--pg-url URL] [--work DIR] [--out bench/results/web.json]
+        [--backend sqlite|postgresql] [--pg-url URL] [--work DIR] [--routes LIST]
+        [--scenarios mixed,alone,split] [--workers N] [--nice N] [--out bench/results/web.json]
 
 Generates a portfolio (customers = invoices / 20), imports it into a fresh database (SQLite
 file, or a database of a throwaway PostgreSQL cluster, bench/_pg.py), takes the monthly
@@ -17,6 +18,12 @@ requests in turn:
 - `order_check`: POST /api/v1/order-check with `Authorization: Bearer <token>` (customers
   drawn among all customers, seeded);
 - `static`: GET /static/htmx.min.js (vendored file: the server and loopback floor).
+
+Three scenarios (`--scenarios`, default all): **mixed** (the routes in turn, one server: the
+top-level figures, as in earlier versions), **alone** (each route by itself under the same
+number of clients, as many requests of it as in the mix: key `alone`) and **split** (the
+mix again, but the order checks go to a second server, `encours serve --api-only`, the
+pages and the static file to the main one: key `split`, the recommended deployment).
 
 Latencies are measured by the client (wall time of the request) and by the server
 (Server-Timing header: time inside the application). Targets apply to the server time.
@@ -41,6 +48,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -51,6 +59,7 @@ sys.path.insert(0, str(HERE))
 import _pg  # noqa: E402
 
 ROUTES = ("portfolio", "customer", "order_check", "static")
+SCENARIOS = ("mixed", "alone", "split")
 STATIC = "/static/htmx.min.js"
 # server time (Server-Timing), at 1M invoices
 TARGETS = {"portfolio": ("p95", 300.0), "customer": ("p95", 150.0), "order_check": ("p99", 20.0)}
@@ -132,21 +141,33 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(url: str, switch_interval: float | None = None, workers: int = 1) -> Path:
+def server(
+    url: str,
+    switch_interval: float | None = None,
+    workers: int = 1,
+    api_only: bool = False,
+    nice: int = 0,
+) -> Iterator[str]:
     """uvicorn in a child process; `workers` > 1: that many worker processes (an app and a
-    cache each), the application built by `encours.web.create_app` from ENCOURS_DB."""
+    cache each), the application built by the factory from ENCOURS_DB; `api_only`: the
+    application of `encours serve --api-only` (/api/v1 only); `nice`: its niceness."""
     port = free_port()
     env = {**os.environ, "ENCOURS_SECRET_KEY": "bench", "ENCOURS_DB": url}
     switch = f"sys.setswitchinterval({switch_interval}); " if switch_interval else ""
     if workers > 1:
-        code = (f"import sys, uvicorn; {switch}uvicorn.run('encours.web:create_app', "
+        factory = "create_api_app" if api_only else "create_app"
+        code = (f"import sys, uvicorn; {switch}uvicorn.run('encours.web:{factory}', "
                 f"factory=True, host='127.0.0.1', port={port}, workers={workers}, "
                 "log_level='warning')")  # fmt: skip
     else:
+        only = ", api_only=True" if api_only else ""  # (older versions: no such argument)
         code = (f"import sys, uvicorn; {switch}from encours.web.app import create_app; "
-                f"uvicorn.run(create_app({url!r}), host='127.0.0.1', port={port}, "
-                "log_level='warning')")  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+                f"uvicorn.run(create_app({url!r}{only}), host='127.0.0.1', "
+                f"port={port}, log_level='warning')")  # fmt: skip
+    command = [sys.executable, "-c", code]
+    if nice:
+        command = ["nice", "-n", str(nice), *command]
+    proc = subprocess.Popen(command, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -163,61 +184,74 @@ def server(url: str, switch_interval: float | None = None, workers: int = 1) -> 
         proc.wait(10)
 
 
-def run_load(base: str, url: str, args: argparse.Namespace, as_of: dt.date) -> dict:
-    day = as_of.isoformat()
-    token, check_codes = api_token_and_codes(url, 1000, args.seed)
-    login = httpx.Client(base_url=base, timeout=300)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.get("/login").text).group(1)
-    r = login.post("/login", data={"username": "bench", "password": "bench-password-1",
-                                   "csrf_token": csrf})  # fmt: skip
-    assert r.status_code in (200, 303), r.status_code
-    cookies = dict(login.cookies)
-    start = time.perf_counter()
-    assert login.get(f"/portfolio?as_of={day}").status_code == 200
-    cold_ms = (time.perf_counter() - start) * 1000
-    log(f"portfolio cold: {cold_ms:.0f} ms")
-    start = time.perf_counter()  # every open invoice of the day (customer pages slice it)
-    r = login.get("/api/v1/invoices", params={"open_as_of": day, "per_page": 1})
-    assert r.status_code == 200, r.text[:300]
-    open_cold_ms = (time.perf_counter() - start) * 1000
-    log(f"open invoices cold: {open_cold_ms:.0f} ms")
-    if args.workers > 1:  # the other workers build their own cache: warm them all
+class Session:
+    """The logged-in client state shared by every load: cookies, token, codes, amounts."""
 
-        def warm() -> None:
-            with httpx.Client(base_url=base, cookies=cookies, timeout=600) as c:
-                c.get(f"/portfolio?as_of={day}")
-                c.get("/api/v1/invoices", params={"open_as_of": day, "per_page": 1})
+    def __init__(self, base: str, url: str, args: argparse.Namespace, as_of: dt.date) -> None:
+        self.day = day = as_of.isoformat()
+        token, self.check_codes = api_token_and_codes(url, 1000, args.seed)
+        self.bearer = {"authorization": f"Bearer {token}"}
+        login = httpx.Client(base_url=base, timeout=300)
+        found = re.search(r'name="csrf_token" value="([^"]+)"', login.get("/login").text)
+        assert found is not None
+        r = login.post("/login", data={"username": "bench", "password": "bench-password-1",
+                                       "csrf_token": found.group(1)})  # fmt: skip
+        assert r.status_code in (200, 303), r.status_code
+        self.cookies = dict(login.cookies)
+        start = time.perf_counter()
+        assert login.get(f"/portfolio?as_of={day}").status_code == 200
+        self.cold_ms = (time.perf_counter() - start) * 1000
+        log(f"portfolio cold: {self.cold_ms:.0f} ms")
+        start = time.perf_counter()  # every open invoice of the day (customer pages slice it)
+        r = login.get("/api/v1/invoices", params={"open_as_of": day, "per_page": 1})
+        assert r.status_code == 200, r.text[:300]
+        self.open_cold_ms = (time.perf_counter() - start) * 1000
+        log(f"open invoices cold: {self.open_cold_ms:.0f} ms")
+        if args.workers > 1:  # the other workers build their own cache: warm them all
 
-        for _ in range(3):
-            pool = [threading.Thread(target=warm) for _ in range(args.workers * 3)]
-            for t in pool:
-                t.start()
-            for t in pool:
-                t.join()
-    top = login.get("/api/v1/customers", params={"as_of": day, "per_page": 50}).json()
-    codes = [c["code"] for c in top["items"]]
-    bearer = {"authorization": f"Bearer {token}"}
-    rng = random.Random(args.seed)
-    amounts = [f"{rng.randint(100, 50_000)}.{rng.randint(0, 99):02d}" for _ in range(997)]
+            def warm() -> None:
+                with httpx.Client(base_url=base, cookies=self.cookies, timeout=600) as c:
+                    c.get(f"/portfolio?as_of={day}")
+                    c.get("/api/v1/invoices", params={"open_as_of": day, "per_page": 1})
 
-    def request(c: httpx.Client, name: str, i: int) -> httpx.Response:
+            for _ in range(3):
+                pool = [threading.Thread(target=warm) for _ in range(args.workers * 3)]
+                for t in pool:
+                    t.start()
+                for t in pool:
+                    t.join()
+        top = login.get("/api/v1/customers", params={"as_of": day, "per_page": 50}).json()
+        self.codes = [c["code"] for c in top["items"]]
+        rng = random.Random(args.seed)
+        self.amounts = [f"{rng.randint(100, 50_000)}.{rng.randint(0, 99):02d}"
+                        for _ in range(997)]  # fmt: skip
+
+    def request(self, c: httpx.Client, name: str, i: int) -> httpx.Response:
         if name == "portfolio":
-            return c.get(f"/portfolio?as_of={day}")
+            return c.get(f"/portfolio?as_of={self.day}")
         if name == "customer":
-            return c.get(f"/customers/{codes[i % len(codes)]}?as_of={day}")
+            return c.get(f"/customers/{self.codes[i % len(self.codes)]}?as_of={self.day}")
         if name == "order_check":
-            body = {"customer": check_codes[i % len(check_codes)],
-                    "amount": amounts[i % len(amounts)], "as_of": day}  # fmt: skip
-            return c.post("/api/v1/order-check", json=body, headers=bearer)
+            body = {"customer": self.check_codes[i % len(self.check_codes)],
+                    "amount": self.amounts[i % len(self.amounts)], "as_of": self.day}  # fmt: skip
+            return c.post("/api/v1/order-check", json=body, headers=self.bearer)
         return c.get(STATIC)
 
-    with httpx.Client(base_url=base, cookies=cookies, timeout=300) as c:  # warm every route
-        for i, name in enumerate(ROUTES * 3):
-            r = request(c, name, i)
-            assert r.status_code == 200, (name, r.status_code, r.text[:300])
+    def warm(self, bases: dict[str, str], routes: tuple[str, ...]) -> None:
+        for i, name in enumerate(routes * 3):
+            with httpx.Client(base_url=bases[name], cookies=self.cookies, timeout=300) as c:
+                r = self.request(c, name, i)
+                assert r.status_code == 200, (name, r.status_code, r.text[:300])
+
+
+def load(
+    session: Session, bases: dict[str, str], url: str, mix: tuple[str, ...], clients: int,
+    requests: int,
+) -> dict:  # fmt: skip
+    """`clients` threads, each sending `requests` requests back to back, the routes of
+    `mix` in turn, each route to its server (`bases`); latencies per route."""
     checks_before = count_rows(url, "order_checks")
     audit_before = count_rows(url, "audit_log")
-    mix = tuple(args.routes.split(","))
     client_ms: dict[str, list[float]] = {k: [] for k in mix}
     server_ms: dict[str, list[float]] = {k: [] for k in mix}
     decisions: dict[str, int] = {}
@@ -226,11 +260,15 @@ def run_load(base: str, url: str, args: argparse.Namespace, as_of: dt.date) -> d
 
     def worker(offset: int) -> None:
         try:
-            with httpx.Client(base_url=base, cookies=cookies, timeout=300) as c:
-                for i in range(args.requests):
+            with contextlib.ExitStack() as stack:
+                conns = {b: stack.enter_context(httpx.Client(
+                    base_url=b, cookies=session.cookies, timeout=300))
+                    for b in set(bases.values())}  # fmt: skip
+                for i in range(requests):
                     name = mix[(i + offset) % len(mix)]
+                    c = conns[bases[name]]
                     t = time.perf_counter()
-                    r = request(c, name, i * args.clients + offset)
+                    r = session.request(c, name, i * clients + offset)
                     elapsed = (time.perf_counter() - t) * 1000
                     if r.status_code != 200:
                         raise RuntimeError(f"{name}: HTTP {r.status_code} {r.text[:300]}")
@@ -246,7 +284,7 @@ def run_load(base: str, url: str, args: argparse.Namespace, as_of: dt.date) -> d
             errors.append(repr(exc))
 
     load_before = loadavg()
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(args.clients)]
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
     t_load = time.perf_counter()
     for t in threads:
         t.start()
@@ -260,8 +298,8 @@ def run_load(base: str, url: str, args: argparse.Namespace, as_of: dt.date) -> d
     total = sum(len(v) for v in client_ms.values())
     server_summary = {k: summary(v) for k, v in server_ms.items() if v}
     return {
-        "portfolio_cold_ms": round(cold_ms, 1),
-        "open_invoices_cold_ms": round(open_cold_ms, 1),
+        "clients": clients,
+        "mix": list(mix),
         "load_seconds": round(wall, 1),
         "requests": total,
         "throughput_rps": round(total / wall, 1),
@@ -280,6 +318,41 @@ def run_load(base: str, url: str, args: argparse.Namespace, as_of: dt.date) -> d
         "loadavg_before": load_before,
         "loadavg_after": loadavg(),
     }  # fmt: skip
+
+
+def run_scenarios(
+    url: str, args: argparse.Namespace, as_of: dt.date, stack: contextlib.ExitStack
+) -> dict:
+    """mixed (the routes of --routes interleaved, one server: the top-level figures, as
+    before), alone (each route by itself, the same clients, as many requests of that route
+    as in the mix) and split (the mix again, the order checks sent to an `--api-only`
+    server of their own, the other routes to the main one)."""
+    scenarios = args.scenarios.split(",")
+    mix = tuple(args.routes.split(","))
+    base = stack.enter_context(server(url, args.switch_interval, args.workers, nice=args.nice))
+    session = Session(base, url, args, as_of)
+    bases = dict.fromkeys(ROUTES, base)
+    session.warm(bases, ROUTES)
+    out: dict = {"portfolio_cold_ms": round(session.cold_ms, 1),
+                 "open_invoices_cold_ms": round(session.open_cold_ms, 1)}  # fmt: skip
+    if "mixed" in scenarios:
+        log(f"mixed: {','.join(mix)}, {args.clients} clients")
+        out.update(load(session, bases, url, mix, args.clients, args.requests))
+    if "alone" in scenarios:
+        per_route = max(1, args.requests // len(mix))
+        out["alone"] = {}
+        for name in mix:
+            log(f"alone: {name}, {args.clients} clients")
+            out["alone"][name] = load(session, bases, url, (name,), args.clients, per_route)
+    if "split" in scenarios and "order_check" in mix:
+        api = stack.enter_context(server(url, args.switch_interval, 1, api_only=True))
+        split = {**bases, "order_check": api}
+        session.warm(split, ("order_check",))
+        log(f"split: {','.join(mix)}, {args.clients} clients, order checks -> --api-only")
+        out["split"] = load(session, split, url, mix, args.clients, args.requests)
+        out["split"]["servers"] = {name: "api-only" if split[name] == api else "main"
+                                   for name in mix}  # fmt: skip
+    return out
 
 
 def machine() -> dict:
@@ -317,6 +390,19 @@ def main() -> None:
         default=1,
         help="uvicorn worker processes (default 1, as `encours serve`)",
     )
+    parser.add_argument(
+        "--scenarios",
+        default="mixed,alone,split",
+        help="mixed (the routes interleaved, one server), alone (each route by itself), "
+        "split (the mix, order checks to an --api-only server); default: all three",
+    )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="niceness of the main server (pages), e.g. 10: the --api-only server of the "
+        "split scenario keeps 0",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--switch-interval",
@@ -328,6 +414,8 @@ def main() -> None:
     args = parser.parse_args()
     if not args.routes or set(args.routes.split(",")) - set(ROUTES):
         parser.error(f"--routes: a comma-separated list of {', '.join(ROUTES)}")
+    if not args.scenarios or set(args.scenarios.split(",")) - set(SCENARIOS):
+        parser.error(f"--scenarios: a comma-separated list of {', '.join(SCENARIOS)}")
 
     as_of = dt.date(2025, 6, 30)
     folder = args.work or Path(tempfile.mkdtemp(prefix="bench-web-"))
@@ -335,6 +423,7 @@ def main() -> None:
     result = {"benchmark": "web", "invoices": args.invoices,
               "customers": max(1, args.invoices // 20), "backend": args.backend,
               "clients": args.clients, "workers": args.workers, "mix": args.routes.split(","),
+              "main_server_nice": args.nice,
               "as_of": as_of.isoformat(),
               "server_switch_interval": args.switch_interval or sys.getswitchinterval(),
               "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -364,8 +453,8 @@ def main() -> None:
             log(f"preparing {args.invoices} invoices in PostgreSQL {name}")
             result["setup"] = prepare(url, folder, args.invoices, as_of)
         log(f"setup: {result['setup']}")
-        with server(url, args.switch_interval, args.workers) as base:
-            result.update(run_load(base, url, args, as_of))
+        with contextlib.ExitStack() as servers:  # stopped before the database is dropped
+            result.update(run_scenarios(url, args, as_of, servers))
         if args.backend == "postgresql" and args.pg_url:
             _pg.drop_database(admin, name)
     result["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -15,10 +15,28 @@ def register(app: typer.Typer) -> None:
     def serve(
         host: str = typer.Option("127.0.0.1", "--host", help=N_("Address to listen on.")),
         port: int = typer.Option(8000, "--port", help=N_("TCP port.")),
+        workers: int = typer.Option(
+            1,
+            "--workers",
+            min=1,
+            max=64,
+            help=N_(
+                "Worker processes (default 1). With more than one, set ENCOURS_SECRET_KEY "
+                "so that sessions survive a restart; each worker keeps its own cache."
+            ),
+        ),
+        api_only: bool = typer.Option(
+            False,
+            "--api-only",
+            help=N_(
+                "Serve only /api/v1 (no pages): a process for the integrations, e.g. the "
+                "order checks, on another port."
+            ),
+        ),
     ) -> None:
         from encours.web import serve as run
 
-        run(state.db_url, host, port, None)
+        run(state.db_url, host, port, None, workers=workers, api_only=api_only)
 
     users_app = typer.Typer(help=N_("Users of the web application and API tokens."),
                             no_args_is_help=True)  # fmt: skip

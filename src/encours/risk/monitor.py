@@ -959,12 +959,14 @@ def check_and_record_order(
     actor: str,
     *,
     record: bool = True,
+    owner_name: str | None = None,
 ) -> tuple[OrderDecision, int | None]:
     """`risk.order_check.check_order`, then logged (`record_order_check`) in the same
-    transaction; `record=False` (a what-if check): not logged, the id is None."""
+    transaction; `record=False` (a what-if check): not logged, the id is None.
+    `owner_name`: only a customer of that account owner (else LookupError, as unknown)."""
     from encours.risk.order_check import check_order
 
-    result = check_order(conn, customer_code, amount, as_of)
+    result = check_order(conn, customer_code, amount, as_of, owner_name=owner_name)
     if not record:
         return result, None
     return result, record_order_check(conn, result, actor, as_of=as_of)

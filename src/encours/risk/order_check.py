@@ -29,14 +29,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import Connection, Date, bindparam, select, text
+from sqlalchemy import Connection, Date, TextClause, bindparam, select, text
 
 from encours.i18n import _
 from encours.money import from_minor, to_minor
-from encours.risk.classes import DEFAULT_POLICY, RiskPolicy, latest_assessment
-from encours.risk.limits import find_customer
+from encours.risk.classes import DEFAULT_POLICY, RiskPolicy
+from encours.risk.limits import CUSTOMERS
 from encours.store import positions
-from encours.store.risk_schema import CustomerProfile
 
 SEVERITY = {"approve": 0, "warn": 1, "hold": 2}
 
@@ -123,27 +122,88 @@ def customer_exposure(conn: Connection, customer_id: int, currency: str, as_of: 
     }
 
 
+_CUSTOMER_COLUMNS = (CUSTOMERS.c.id, CUSTOMERS.c.currency, CUSTOMERS.c.credit_limit_minor,
+                     CUSTOMERS.c.in_insolvency, CUSTOMERS.c.is_consumer)  # fmt: skip
+# built once (SQLAlchemy caches their compiled form): the check's statements are the same
+# for every order, only the bound values change
+_CUSTOMER_BY_CODE = select(*_CUSTOMER_COLUMNS).where(CUSTOMERS.c.code == bindparam("code"))
+_CUSTOMER_OF_OWNER = _CUSTOMER_BY_CODE.where(CUSTOMERS.c.account_owner == bindparam("owner"))
+_INPUTS: dict[str, TextClause] = {}  # per dialect
+
+
+def _inputs_statement(conn: Connection) -> TextClause:
+    """Every input of the decision but the customer row, in one statement: the aggregate of
+    the customer's open invoices (the open-invoice query of `store.positions`), its
+    unapplied cash and credit notes, its latest assessment on or before the day and its
+    onboarding profile (each through its index)."""
+    stmt = _INPUTS.get(conn.dialect.name)
+    if stmt is not None:
+        return stmt
+    open_sql = positions._open_invoices_sql(conn, customer_filter=True)  # noqa: SLF001
+    latest = ("SELECT r.{col} FROM risk_assessments r WHERE r.customer_id = :customer_id "
+              "AND r.as_of <= :as_of ORDER BY r.as_of DESC LIMIT 1")  # fmt: skip
+    sql = f"""
+        SELECT o.open_minor, o.oldest_due, o.disputes,
+               ({_UNAPPLIED_CASH}) AS cash, ({_UNAPPLIED_CREDIT}) AS credit,
+               ({latest.format(col="risk_class")}) AS risk_class,
+               ({latest.format(col="review_date")}) AS review_date,
+               (SELECT cp.prepayment_required FROM customer_profiles cp
+                WHERE cp.customer_id = :customer_id) AS prepayment
+        FROM (
+            SELECT COALESCE(SUM(o.open_minor), 0) AS open_minor,
+                   MIN(CASE WHEN o.due_date < :as_of THEN o.due_date END) AS oldest_due,
+                   COALESCE(SUM(CASE WHEN o.disputed = :yes AND o.open_minor > 0 THEN 1 ELSE 0
+                                END), 0) AS disputes
+            FROM ({open_sql}) o
+            WHERE o.currency = :currency
+        ) o
+    """
+    stmt = text(sql).bindparams(bindparam("as_of", type_=Date))
+    _INPUTS[conn.dialect.name] = stmt
+    return stmt
+
+
+def _day(value: object) -> dt.date | None:
+    if isinstance(value, str):  # SQLite
+        return dt.date.fromisoformat(value[:10])
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value if isinstance(value, dt.date) else None
+
+
 def check_order(
     conn: Connection,
     customer_code: str,
     amount: Decimal,
     as_of: dt.date,
     policy: RiskPolicy = DEFAULT_POLICY,
+    *,
+    owner_name: str | None = None,
 ) -> OrderDecision:
-    """approve / warn / hold for an order of `amount` (customer's currency) on the day."""
-    customer = find_customer(conn, customer_code)
-    currency = customer["currency"]
+    """approve / warn / hold for an order of `amount` (customer's currency) on the day.
+
+    Two reads: the customer row (by code; with `owner_name`, only a customer of that
+    account owner: a sales user's own accounts), then every other input in one statement
+    (`_inputs_statement`). LookupError when the customer is unknown (or not the owner's).
+    """
+    if owner_name is None:
+        row = conn.execute(_CUSTOMER_BY_CODE, {"code": customer_code}).first()
+    else:
+        row = conn.execute(_CUSTOMER_OF_OWNER, {"code": customer_code, "owner": owner_name}
+                           ).first()  # fmt: skip
+    if row is None:
+        raise LookupError(_("Unknown customer {code}").format(code=customer_code))
+    customer_id, currency, limit_minor, in_insolvency, is_consumer = row
     order = from_minor(to_minor(amount, currency), currency)
-    position = customer_exposure(conn, customer["id"], currency, as_of)
-    exposure = from_minor(position["exposure_minor"], currency)
-    limit_minor = customer["credit_limit_minor"]
+    params = {"as_of": as_of, "customer_id": customer_id, "currency": currency, "yes": True}
+    (open_minor, oldest_due, disputes, cash, credit, risk_class, review_date,
+     profile) = conn.execute(_inputs_statement(conn), params).one()  # fmt: skip
+    oldest, review = _day(oldest_due), _day(review_date)
+    exposure = from_minor(max(int(open_minor) - int(cash or 0) - int(credit or 0), 0), currency)
+    days = (as_of - oldest).days if oldest else 0
     limit = None if limit_minor is None else from_minor(limit_minor, currency)
-    assessment = latest_assessment(conn, customer["id"], as_of)
-    profile = conn.execute(select(CustomerProfile.prepayment_required).where(
-        CustomerProfile.customer_id == customer["id"])).scalar()  # fmt: skip
-    result = OrderDecision("approve", currency, exposure, order, limit,
-                           risk_class=assessment["risk_class"] if assessment else None,
-                           customer_id=customer["id"])  # fmt: skip
+    result = OrderDecision("approve", currency, exposure, order, limit, risk_class=risk_class,
+                           customer_id=customer_id)  # fmt: skip
 
     def add(level: str, code: str, message: str) -> None:
         result.codes.append(code)
@@ -161,30 +221,28 @@ def check_order(
     elif after > limit * policy.warn_usage:
         add("warn", "near_limit", _("Exposure after the order uses {pct} % of the credit limit")
             .format(pct=(after / limit * 100).quantize(Decimal(1))))  # fmt: skip
-    days = position["max_days_overdue"]
     if days > policy.hold_overdue_days:
         add("hold", "overdue", _("An invoice is {days} days overdue (more than {n})").format(
             days=days, n=policy.hold_overdue_days))  # fmt: skip
     elif days > policy.warn_overdue_days:
         add("warn", "overdue", _("An invoice is {days} days overdue (more than {n})").format(
             days=days, n=policy.warn_overdue_days))  # fmt: skip
-    if customer["in_insolvency"]:
+    if in_insolvency:
         add("hold", "insolvency", _("Customer in insolvency proceedings"))
     if profile:
         add("hold", "prepayment", _("Prepayment required for this customer"))
-    if assessment is None:
+    if risk_class is None:  # the class is never null in an assessment: never assessed
         add("warn", "not_assessed", _("Customer never assessed"))
     else:
-        if assessment["risk_class"] == "E":
+        if risk_class == "E":
             add("hold", "class_e", _("Risk class E"))
-        elif assessment["risk_class"] == "D":
+        elif risk_class == "D":
             add("warn", "class_d", _("Risk class D"))
-        if assessment["review_date"] < as_of:
+        if review is not None and review < as_of:
             add("warn", "review_expired", _("Credit review expired on {day}").format(
-                day=assessment["review_date"].isoformat()))  # fmt: skip
-    if position["open_disputes"]:
-        add("warn", "dispute", _("{n} open disputed invoice(s)").format(
-            n=position["open_disputes"]))  # fmt: skip
-    if customer["is_consumer"]:
+                day=review.isoformat()))  # fmt: skip
+    if disputes:
+        add("warn", "dispute", _("{n} open disputed invoice(s)").format(n=int(disputes)))
+    if is_consumer:
         add("warn", "consumer", _("Consumer customer: ask for payment with the order"))
     return result

@@ -27,8 +27,15 @@ HERE = Path(__file__).resolve().parent
 PUBLIC_PATHS = ("/login", "/health", "/static")  # everything else needs a session or a token
 
 
-def create_app(db_url: str | None = None, *, max_upload_bytes: int | None = None) -> FastAPI:
-    """The application on `db_url` (migrated on creation)."""
+def create_app(
+    db_url: str | None = None, *, max_upload_bytes: int | None = None, api_only: bool = False
+) -> FastAPI:
+    """The application on `db_url` (migrated on creation).
+
+    `api_only`: only /api/v1, /openapi.json and /health (no pages, no static files): the
+    process serving integrations (`encours serve --api-only`), so that their order checks
+    never wait behind the page renders of the main process.
+    """
     url = resolve_url(db_url)
     get_engine(url)  # applies migrations now rather than on the first request
     app = FastAPI(
@@ -47,19 +54,28 @@ def create_app(db_url: str | None = None, *, max_upload_bytes: int | None = None
     )
     problems.install(app)
     app.include_router(api_router)
-    app.include_router(pages_router)
     from encours.web.api import collections as api_collections
     from encours.web.api import order_check as api_order_check
-    from encours.web.pages import customer_actions, dunning, worklist
-
-    for extra in (api_order_check, api_collections, worklist, dunning, customer_actions):
-        app.include_router(extra.router)
     from encours.web.api import risk as api_risk
-    from encours.web.pages import alerts, limits, onboarding, settings
 
-    for extra in (api_risk, alerts, onboarding, limits, settings):
+    for extra in (api_order_check, api_collections, api_risk):
         app.include_router(extra.router)
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    if not api_only:
+        from encours.web.pages import (
+            alerts,
+            customer_actions,
+            dunning,
+            limits,
+            onboarding,
+            settings,
+            worklist,
+        )
+
+        app.include_router(pages_router)
+        for page in (worklist, dunning, customer_actions, alerts, onboarding, limits, settings):
+            app.include_router(page.router)
+        app.include_router(__import__("encours.web.pages.statements", fromlist=["_"]).router)
+        app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

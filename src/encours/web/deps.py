@@ -4,7 +4,7 @@ CSRF checks, the as-of day, and page rendering."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
@@ -38,6 +38,12 @@ def db_url(request: Request) -> str | None:
     return request.app.state.db_url
 
 
+async def db_url_dependency(request: Request) -> str | None:
+    """`db_url` as a dependency: `async`, so that FastAPI does not hand it to the thread
+    pool (a hand-off per request, waiting for the GIL under load)."""
+    return request.app.state.db_url
+
+
 def signer(request: Request) -> Signer:
     return request.app.state.signer
 
@@ -48,7 +54,10 @@ def _session(request: Request) -> dict | None:
     return request.state.session
 
 
-def current_principal(request: Request) -> Principal:
+async def current_principal(request: Request) -> Principal:
+    """The session's user or the bearer token's principal. `async`: one indexed read, run
+    on the event loop rather than handed to the thread pool (a hand-off per dependency
+    costs more than the read under load)."""
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
@@ -74,8 +83,8 @@ def current_principal(request: Request) -> Principal:
     return principal
 
 
-def require(permission: str) -> Callable[..., Principal]:
-    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+def require(permission: str) -> Callable[..., Awaitable[Principal]]:
+    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not allowed(principal.role, permission):
             raise HTTPException(status_code=403, detail="your role does not allow this")
         return principal
@@ -174,4 +183,4 @@ def render(
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 AsOf = Annotated[dt.date, Depends(as_of_param)]
-DbUrl = Annotated[str | None, Depends(db_url)]
+DbUrl = Annotated[str | None, Depends(db_url_dependency)]

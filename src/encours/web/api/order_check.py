@@ -1,10 +1,13 @@
 """POST /api/v1/order-check: approve, warn or hold a new order, with its reasons.
 
 Calls `encours.risk.order_check.check_order`, which reads the ordering customer only
-(indexed queries, no portfolio-wide work): the answer takes milliseconds whatever the
-size of the ledger. Each check is logged in `order_checks` (one insert in the same
-transaction, actor = the user or token) for the monitor's "large order for a risky
-customer" rule; `?record=false` makes a what-if check, not logged.
+(two indexed statements, no portfolio-wide work): the answer takes milliseconds whatever
+the size of the ledger. The route and its authentication are `async`: the ~1-2 ms of work
+runs on the event loop, with no hand-off to the thread pool (each hand-off waits for the
+GIL behind the page renders of the same process under load). Each check is logged in
+`order_checks` (one insert in the same transaction, actor = the user or token) for the
+monitor's "large order for a risky customer" rule; `?record=false` makes a what-if check,
+not logged.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from encours.store.db import unit_of_work
 from encours.web.accounts import Principal
 from encours.web.deps import DAY_PATTERN, MAX_DAY, MIN_DAY, DbUrl, csrf_protect, require
 from encours.web.problems import PROBLEM_RESPONSES
-from encours.web.queries import find_customer
+from encours.web.queries import NO_OWNER
+from encours.web.roles import OWN_ACCOUNTS_ONLY
 
 router = APIRouter(
     prefix="/api/v1", tags=["api"], responses=PROBLEM_RESPONSES,
@@ -53,7 +57,7 @@ class OrderCheckOut(BaseModel):
 
 
 @router.post("/order-check", response_model=OrderCheckOut, summary="Credit check of an order")
-def order_check(
+async def order_check(
     body: OrderCheckIn,
     principal: Annotated[Principal, Depends(require("orders.check"))],
     url: DbUrl,
@@ -65,12 +69,16 @@ def order_check(
     day = body.as_of or dt.date.today()
     if not MIN_DAY <= day <= MAX_DAY:
         raise HTTPException(status_code=422, detail="as_of must be between 1900 and 2200")
-    with unit_of_work(url) as conn:
-        if find_customer(conn, body.customer, principal) is None:  # sales: own accounts
-            raise HTTPException(status_code=404, detail=f"no customer {body.customer!r}")
-        result, check_id = check_and_record_order(
-            conn, body.customer, body.amount, day, principal.actor, record=record
-        )
+    # sales: their own accounts only (another customer is "unknown", as on the pages)
+    owner = (principal.owner_name or NO_OWNER) if principal.role in OWN_ACCOUNTS_ONLY else None
+    try:
+        with unit_of_work(url) as conn:
+            result, check_id = check_and_record_order(
+                conn, body.customer, body.amount, day, principal.actor, record=record,
+                owner_name=owner,
+            )  # fmt: skip
+    except LookupError:
+        raise HTTPException(status_code=404, detail=f"no customer {body.customer!r}") from None
     return OrderCheckOut(customer=body.customer, as_of=day, order_check_id=check_id,
                          **result.as_dict())  # fmt: skip
 

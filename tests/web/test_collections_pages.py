@@ -115,7 +115,7 @@ def test_promise_pauses_dunning_changes_worklist_and_timeline_and_is_audited(
     entry = audit["items"][0]
     assert entry["actor"] == "u_coll_pages" and entry["after"]["amount_minor"] == 123450
     promises = clients["admin"].get("/api/v1/promises", params={"customer": target["code"]})
-    assert promises.json()[0]["amount"] == "1234.50"
+    assert promises.json()["items"][0]["amount"] == "1234.50"
 
 
 def test_one_click_call_from_the_worklist_answers_the_updated_list(collector) -> None:
@@ -141,7 +141,7 @@ def test_dispute_hold_limit_request_and_statement(clients, collector, web_db_url
     r = client.post(f"/customers/{code}/dispute", data={**base, "invoice": invoice,
                     "reason": "goods damaged"}, follow_redirects=False)  # fmt: skip
     assert r.status_code == 303
-    disputes = clients["admin"].get("/api/v1/disputes", params={"customer": code}).json()
+    disputes = clients["admin"].get("/api/v1/disputes", params={"customer": code}).json()["items"]
     assert disputes[0]["invoice"] == invoice and disputes[0]["resolved_on"] is None
     r = client.post(f"/customers/{code}/dispute", data={**base, "invoice": invoice,
                     "reason": "again"}, follow_redirects=False)  # fmt: skip
@@ -212,7 +212,7 @@ def test_dunning_run_and_approval_by_the_role_the_level_requires(clients, web_db
     assert r.status_code == 403
     visible = sales.get("/api/v1/dunning/communications", params={"per_page": 500}).json()
     assert {m["customer"] for m in visible["items"]} <= set(codes)
-    runs = admin.get("/api/v1/dunning/runs").json()
+    runs = admin.get("/api/v1/dunning/runs").json()["items"]
     assert runs[0]["as_of"] == later and runs[0]["actor"] == "u_credit_manager"
     with unit_of_work(web_db_url) as conn:  # leave the other tests' policy as it was
         for code in codes:

@@ -14,7 +14,7 @@ from conftest import AS_OF, PASSWORD, SALES_OWNER, csrf_of, login
 from encours.store.db import unit_of_work
 from encours.web import queries
 from encours.web.accounts import create_user
-from encours.web.roles import ROLES
+from encours.web.roles import PERMISSIONS, ROLES
 
 PUBLIC = {"/login", "/health"}
 
@@ -73,10 +73,27 @@ def _first_code(client: TestClient, owner: str | None = None) -> str:
     return next(i["code"] for i in items if owner is None or i["account_owner"] == owner)
 
 
-# (method, path, roles allowed). Allowed POSTs are sent with incomplete forms (422, no change).
-MATRIX = [
+# (method, path, roles allowed: a set, or the name of a permission of roles.PERMISSIONS).
+# Allowed POSTs are sent with incomplete forms (404/422, no change). Every route of the app
+# must be in this matrix or in those of test_collections_pages / test_risk_pages (checked
+# by test_every_route_is_in_a_role_matrix).
+MATRIX: list[tuple[str, str, set[str] | str]] = [
+    ("GET", "/", set(ROLES)),
     ("GET", "/portfolio", set(ROLES)),
     ("GET", "/customers", set(ROLES)),
+    ("GET", "/customers/{own}", set(ROLES)),
+    ("GET", "/customers/{own}/statement.pdf", set(ROLES)),
+    ("POST", "/customers/{own}/dispute/resolve", {"admin", "credit_manager", "collector"}),
+    ("POST", "/customers/{own}/insolvency", "customers.insolvency"),
+    ("POST", "/customers/{own}/insolvency/end", "customers.insolvency"),
+    ("GET", "/customers/{own}/statements", "statements.enter"),
+    ("POST", "/customers/{own}/statements", "statements.enter"),
+    ("POST", "/imports/nope/confirm", {"admin", "accountant"}),
+    ("GET", "/docs", set(ROLES)),
+    ("GET", "/openapi.json", set(ROLES)),
+    ("GET", "/api/v1/me", set(ROLES)),
+    ("GET", "/api/v1/customers/{own}", set(ROLES)),
+    ("POST", "/api/v1/disputes/nope/resolve", {"admin", "credit_manager", "collector"}),
     ("GET", "/imports", {"admin", "accountant"}),
     ("POST", "/imports", {"admin", "accountant"}),
     ("GET", "/audit", {"admin"}),
@@ -101,12 +118,14 @@ def test_each_role_sees_and_does_only_what_it_should(clients, tokens, role: str)
     csrf = csrf_of(client.get("/customers").text.replace('meta name="csrf-token" content=',
                                                           'name="csrf_token" value='))  # fmt: skip
     own = _first_code(clients["admin"], SALES_OWNER)
-    for method, path, allowed in MATRIX:
+    for method, path, roles in MATRIX:
+        allowed = set(PERMISSIONS[roles]) if isinstance(roles, str) else roles
         path = path.replace("{own}", own)
         if method == "POST" and path == "/admin/users/1":
             data = {"csrf_token": csrf, "role": "not-a-role"}
-        else:
-            data = {"csrf_token": csrf, "credit_limit": "not a number"}
+        else:  # invalid for every form: nothing runs
+            data = {"csrf_token": csrf, "credit_limit": "not a number", "judgment_date": "x",
+                    "end_date": "not a day", "kind": "x", "fiscal_year": "x"}  # fmt: skip
         response = client.request(method, path, data=data if method == "POST" else None,
                                   follow_redirects=False)  # fmt: skip
         if role in allowed:
@@ -136,31 +155,68 @@ def test_sales_sees_only_own_accounts(clients) -> None:
 
 def test_forms_without_csrf_token_are_refused(clients, web_db_url) -> None:
     admin = clients["admin"]
-    code = _first_code(admin)
-    page = admin.get(f"/customers/{code}")
-    token = csrf_of(page.text)
+    pending = {r["customer_code"] for r in admin.get("/api/v1/limit-requests").json()["items"]}
+    rows = admin.get("/api/v1/customers", params={"as_of": AS_OF.isoformat(), "per_page": 500})
+    code = next(i["code"] for i in rows.json()["items"] if i["code"] not in pending)
     before = admin.get(f"/api/v1/customers/{code}").json()["credit_limit"]
     for data in ({"credit_limit": "12345"}, {"credit_limit": "12345", "csrf_token": "forged"}):
         r = admin.post(f"/customers/{code}/limit", data=data, follow_redirects=False)
         assert r.status_code == 403
     assert admin.get(f"/api/v1/customers/{code}").json()["credit_limit"] == before
-    # with the token: changed, and audited with before and after
-    r = admin.post(
-        f"/customers/{code}/limit",
-        data={"credit_limit": "12345,50", "csrf_token": token},
-        follow_redirects=False,
-    )
+    requests = admin.get("/api/v1/limit-requests").json()["items"]
+    assert code not in {r["customer_code"] for r in requests}
+    # an HTMX-style header token works too; logout without a token is refused
+    assert admin.post("/logout", follow_redirects=False).status_code == 403
+
+
+def test_a_limit_change_from_the_customer_page_needs_four_eyes(clients) -> None:
+    """POST /customers/{code}/limit creates a request (nothing changes); its author cannot
+    decide it; another credit manager approves it on /limits: then the limit changes,
+    audited with before and after."""
+    admin, manager = clients["admin"], clients["credit_manager"]
+    pending = {r["customer_code"] for r in admin.get("/api/v1/limit-requests").json()["items"]}
+    rows = admin.get("/api/v1/customers", params={"as_of": AS_OF.isoformat(), "per_page": 500})
+    code = [i["code"] for i in rows.json()["items"] if i["code"] not in pending][1]
+    before = admin.get(f"/api/v1/customers/{code}").json()["credit_limit"]
+    token = csrf_of(admin.get(f"/customers/{code}").text)
+    r = admin.post(f"/customers/{code}/limit", data={"credit_limit": "12 345,50",
+                   "csrf_token": token}, follow_redirects=False)  # fmt: skip
+    assert r.status_code == 200
+    assert admin.get(f"/api/v1/customers/{code}").json()["credit_limit"] == before
+    mine = [q for q in admin.get("/api/v1/limit-requests").json()["items"]
+            if q["customer_code"] == code]  # fmt: skip
+    assert len(mine) == 1 and mine[0]["requested"] == "12345.50"
+    assert mine[0]["requested_by"] == "u_admin" and mine[0]["status"] == "pending"
+    request_id = mine[0]["id"]
+    notice = r.text.split('id="limits-notice">', 1)[1].split("</p>", 1)[0]
+    assert f" {request_id} " in notice and "créée" in notice  # French by default
+    assert f'id="request-{request_id}"' in r.text  # the pending list is shown below
+    # a second one for the same customer is refused while the first is pending
+    r = admin.post(f"/customers/{code}/limit", data={"credit_limit": "1",
+                   "csrf_token": token}, follow_redirects=False)  # fmt: skip
+    assert r.status_code == 409 and 'id="limits-error"' in r.text
+    for bad in ("", "-5", "abc"):
+        r = admin.post(f"/customers/{code}/limit", data={"credit_limit": bad,
+                       "csrf_token": token}, follow_redirects=False)  # fmt: skip
+        assert r.status_code == 422, bad
+    # four eyes: the author cannot approve
+    r = admin.post(f"/limits/{request_id}/approve", data={"csrf_token": token},
+                   follow_redirects=False)  # fmt: skip
+    assert r.status_code == 409
+    assert admin.get(f"/api/v1/customers/{code}").json()["credit_limit"] == before
+    other = csrf_of(manager.get("/limits").text)
+    r = manager.post(f"/limits/{request_id}/approve", data={"csrf_token": other},
+                     follow_redirects=False)  # fmt: skip
     assert r.status_code == 303
     assert admin.get(f"/api/v1/customers/{code}").json()["credit_limit"] == "12345.50"
     audit = admin.get("/api/v1/audit", params={"entity": "customer", "key": code}).json()
     entry = audit["items"][0]
-    assert entry["actor"] == "u_admin" and entry["after"] == {"credit_limit": "12345.50"}
-    assert entry["before"] == {"credit_limit": before}
+    assert entry["actor"] == "u_credit_manager"
+    assert entry["after"]["credit_limit_minor"] == 1234550
+    assert entry["after"]["limit_request"] == request_id
     # the cached portfolio follows the change (ledger version)
     r = admin.get("/api/v1/customers", params={"q": code, "as_of": AS_OF.isoformat()})
     assert r.json()["items"][0]["credit_limit"] == "12345.50"
-    # an HTMX-style header token works too; logout without a token is refused
-    assert admin.post("/logout", follow_redirects=False).status_code == 403
 
 
 def test_login_form_needs_its_csrf_token(anon) -> None:
@@ -315,3 +371,77 @@ def test_oversize_and_wrong_type_uploads_are_refused_cleanly(web_db_url) -> None
                     files={"file": ("fake.xlsx", b"not a zip")})  # fmt: skip
     assert r.status_code == 422
     assert queries is not None
+
+
+# --- every route is classified ---------------------------------------------------------------
+
+# Routes outside the role matrices, each with its reason.
+UNCLASSIFIED_BY_DESIGN = {
+    ("GET", "/login"): "public (test_public_routes)",
+    ("POST", "/login"): "public (test_login_form_needs_its_csrf_token, rate limit tests)",
+    ("GET", "/health"): "public (test_public_routes)",
+    ("POST", "/logout"): "every role (test_every_role_may_log_out)",
+}
+
+
+def _matrices() -> list[tuple[str, str, str]]:
+    """(matrix, method, path) of every role matrix of the web tests."""
+    import test_collections_pages
+    import test_risk_pages
+
+    matrices = {"test_security": MATRIX, "test_collections_pages": test_collections_pages.MATRIX,
+                "test_risk_pages": test_risk_pages.MATRIX}  # fmt: skip
+    return [(name, method, path) for name, matrix in matrices.items()
+            for method, path, _roles in matrix]  # fmt: skip
+
+
+def unclassified_routes(app_routes: list) -> list[str]:
+    """'METHOD /path' of the routes in no role matrix (and not public by design)."""
+    entries = [(method, path.replace("{own}", "OWN")) for _m, method, path in _matrices()]
+    missing = []
+    for path, route in all_routes(app_routes):
+        if isinstance(route, Mount):
+            continue
+        parts = re.split(r"\{[^}]+\}", path)
+        pattern = re.compile("^" + "[^/]+".join(map(re.escape, parts)) + "$")
+        for method in sorted(route.methods - {"HEAD"}):
+            if (method, path) in UNCLASSIFIED_BY_DESIGN:
+                continue
+            if not any(m == method and pattern.match(p) for m, p in entries):
+                missing.append(f"{method} {path}")
+    return missing
+
+
+def test_every_route_is_in_a_role_matrix(app) -> None:
+    """A new route must be given its roles in a matrix (MATRIX here, or those of
+    test_collections_pages / test_risk_pages), so that it is tested role by role."""
+    missing = unclassified_routes(app.routes)
+    assert not missing, (
+        f"{len(missing)} route(s) in no role matrix: add them to MATRIX in "
+        "tests/web/test_security.py (or the collections / risk matrix) with the roles "
+        "allowed:\n  " + "\n  ".join(missing)
+    )
+
+
+def test_the_route_classification_sees_a_new_route(app) -> None:
+    from fastapi import APIRouter
+
+    extra = APIRouter()
+
+    @extra.get("/brand-new/{thing}")
+    def brand_new(thing: str) -> dict:  # pragma: no cover - never called
+        return {}
+
+    assert unclassified_routes([*app.routes, *extra.routes]) == ["GET /brand-new/{thing}"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_may_log_out(app, role: str) -> None:
+    with TestClient(app, base_url="https://testserver") as client:
+        login(client, f"u_{role}")
+        token = csrf_of(client.get("/customers").text.replace(
+            'meta name="csrf-token" content=', 'name="csrf_token" value='))  # fmt: skip
+        r = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/login"
+        r = client.get("/portfolio", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")

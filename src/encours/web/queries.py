@@ -71,15 +71,44 @@ def ledger_version(conn: Connection) -> tuple:
     return tuple(conn.execute(_VERSION_SQL).one())
 
 
+RISK_CLASSES = ("A", "B", "C", "D", "E")
+
+
 @dataclass
 class Filters:
     segment: str | None = None
     owner: str | None = None
     country: str | None = None
     q: str | None = None
+    # risk class (A-E) of the latest assessment on or before the page's day; `visible`
+    # needs `class_members` (the customer ids of that class), set by `resolve_class`
+    risk_class: str | None = None
+    class_members: pl.Series | None = field(default=None, compare=False, repr=False)
 
     def active(self) -> bool:
-        return any((self.segment, self.owner, self.country, self.q))
+        return any((self.segment, self.owner, self.country, self.q, self.risk_class))
+
+
+_RISK_VERSION_SQL = text("SELECT MAX(id), COUNT(*) FROM risk_assessments")
+
+
+def risk_version(db_url: str | None) -> tuple:
+    """Changes with every new assessment (not part of the ledger version)."""
+    with unit_of_work(db_url) as conn:
+        return tuple(conn.execute(_RISK_VERSION_SQL).one())
+
+
+def resolve_class(db_url: str | None, as_of: dt.date, filters: Filters) -> Filters:
+    """Set `filters.class_members` when a risk class is asked for (the latest class of each
+    customer on `as_of`, cached per ledger and assessments version)."""
+    if filters.risk_class and filters.class_members is None:
+        from encours.web.pages.alerts import latest_classes
+
+        classes = latest_classes(db_url, as_of)
+        filters.class_members = classes.filter(pl.col("risk_class") == filters.risk_class)[
+            "customer_id"
+        ]
+    return filters
 
 
 @dataclass
@@ -231,6 +260,10 @@ def visible(frame: pl.DataFrame, principal: Principal, filters: Filters) -> pl.D
         frame = frame.filter(pl.col("account_owner") == filters.owner)
     if filters.country:
         frame = frame.filter(pl.col("country") == filters.country)
+    if filters.risk_class:
+        if filters.class_members is None:
+            raise ValueError("a risk-class filter needs resolve_class() first")
+        frame = frame.filter(pl.col("customer_id").is_in(filters.class_members.implode()))
     if filters.q:
         needle = filters.q.strip().lower()
         frame = frame.filter(
@@ -267,6 +300,14 @@ def _filter_sql(principal: Principal, filters: Filters) -> tuple[str, dict]:
         if value:
             parts.append(f"c.{col} = :f_{name}")
             params[f"f_{name}"] = value
+    if filters.risk_class:  # the customers of that class on the page's day (:as_of)
+        parts.append(
+            "c.id IN (SELECT r.customer_id FROM risk_assessments r JOIN (SELECT customer_id, "
+            "MAX(as_of) AS as_of FROM risk_assessments WHERE as_of <= :as_of GROUP BY "
+            "customer_id) l ON l.customer_id = r.customer_id AND l.as_of = r.as_of "
+            "WHERE r.risk_class = :f_class)"
+        )
+        params["f_class"] = filters.risk_class
     return ("AND " + " AND ".join(parts)) if parts else "", params
 
 
@@ -286,8 +327,11 @@ def dashboard(db_url: str | None, as_of: dt.date, principal: Principal, filters:
     ledger version, so a repeated request is a dictionary lookup."""
     data = portfolio_data(db_url, as_of)
     own = principal.role in OWN_ACCOUNTS_ONLY
+    # a class filter depends on the assessments too, which the ledger version ignores
+    classes = (filters.risk_class, risk_version(db_url)) if filters.risk_class else None
+    resolve_class(db_url, as_of, filters)
     key = (own, principal.owner_name if own else None, filters.segment, filters.owner,
-           filters.country)  # fmt: skip
+           filters.country, classes)  # fmt: skip
     cached = data.dashboards.get(key)
     if cached is None:
         cached = _dashboard(db_url, data, principal, filters)
@@ -370,7 +414,7 @@ def customer_list(
     sort: str = "balance",
 ) -> tuple[pl.DataFrame, int]:
     data = portfolio_data(db_url, as_of)
-    frame = visible(data.positions, principal, filters)
+    frame = visible(data.positions, principal, resolve_class(db_url, as_of, filters))
     if over_limit is not None:
         frame = frame.filter((pl.col("headroom_minor") < 0).fill_null(False) == over_limit)
     frame = frame.sort(["balance_minor", "code"], descending=[True, False]) if sort == "balance" \

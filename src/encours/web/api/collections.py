@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, overload
+from typing import Annotated, Any, overload
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import and_, func, select, true
 
 from encours.collections import actions as coll
 from encours.money import from_minor
@@ -32,6 +32,14 @@ NoNul = Query(max_length=200, pattern=r"^[^\x00]*$")
 Day = Field(None, description="Day (YYYY-MM-DD), default today",
             json_schema_extra={"pattern": DAY_PATTERN})  # fmt: skip
 Code = Field(min_length=1, max_length=64, pattern=r"^[^\x00]*$")
+Page = Annotated[int, Query(ge=1, le=1_000_000)]
+PerPage = Annotated[int, Query(ge=1, le=500)]
+
+
+class Paged(BaseModel):
+    total: int
+    page: int
+    per_page: int
 
 
 @overload
@@ -153,11 +161,17 @@ class RunIn(BaseModel):
 class RunOut(BaseModel):
     as_of: dt.date
     dry_run: bool
-    run_id: int | None = None
-    messages: int
-    drafts: int
-    by_level: dict[str, int]
-    errors: int
+    run_id: int | None = Field(None, description="None on a dry run")
+    messages: int = Field(description="messages created (planned on a dry run)")
+    drafts: int = Field(description="messages waiting for an approval")
+    by_level: dict[str, int] = Field(description="messages per dunning level")
+    errors: int = Field(description="messages that could not be rendered")
+    skipped: dict[str, int] = Field(default_factory=dict,
+                                    description="customers left out, per reason")  # fmt: skip
+    promises: dict[str, int] = Field(default_factory=dict, description="kept / broken")
+    plans: dict[str, int] = Field(default_factory=dict, description="completed / broken")
+    tasks_created: int = 0
+    warnings: list[str] = Field(default_factory=list)
 
 
 @router.post("/dunning/runs", response_model=RunOut, summary="Run the dunning of a day")
@@ -171,7 +185,9 @@ def post_run(
         result = run_dunning(conn, day, dry_run=body.dry_run, actor=principal.actor)
     s = result.summary()
     return RunOut(as_of=day, dry_run=body.dry_run, run_id=result.run_id, messages=s["messages"],
-                  drafts=s["drafts"], by_level=s["by_level"], errors=s["errors"])  # fmt: skip
+                  drafts=s["drafts"], by_level=s["by_level"], errors=s["errors"],
+                  skipped=s["skipped"], promises=s["promises"], plans=s["plans"],
+                  tasks_created=s["tasks_created"], warnings=s["warnings"])  # fmt: skip
 
 
 class RunRow(BaseModel):
@@ -182,16 +198,23 @@ class RunRow(BaseModel):
     summary: dict | None = None
 
 
-@router.get("/dunning/runs", response_model=list[RunRow], summary="History of the runs")
+class RunPage(Paged):
+    items: list[RunRow]
+
+
+@router.get("/dunning/runs", response_model=RunPage, summary="History of the runs")
 def get_runs(
     _principal: Annotated[Principal, Depends(require("dunning.view"))], url: DbUrl,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> list[RunRow]:  # fmt: skip
+    page: Page = 1, per_page: PerPage = 50,
+) -> RunPage:  # fmt: skip
     table = DunningRun.__table__
+    stmt = (select(table).order_by(table.c.as_of.desc(), table.c.id.desc())
+            .limit(per_page).offset((page - 1) * per_page))  # fmt: skip
     with unit_of_work(url) as conn:
-        rows = conn.execute(select(table).order_by(table.c.as_of.desc()).limit(limit)).mappings()
-        return [RunRow(**{**r, "started_at": r["started_at"].replace(tzinfo=dt.UTC)})
-                for r in rows]  # fmt: skip
+        total = conn.execute(select(func.count()).select_from(table)).scalar_one()
+        items = [RunRow(**{**r, "started_at": r["started_at"].replace(tzinfo=dt.UTC)})
+                 for r in conn.execute(stmt).mappings()]  # fmt: skip
+    return RunPage(items=items, total=total, page=page, per_page=per_page)
 
 
 class Message(BaseModel):
@@ -262,28 +285,48 @@ class SendIn(BaseModel):
     as_of: dt.date | None = Day
 
 
-@router.post("/dunning/send", summary="Deliver the approved messages")
+class SendFailure(BaseModel):
+    id: int
+    channel: str
+    to: str | None = None
+    error: str
+
+
+class SendRetry(BaseModel):
+    id: int
+    to: str | None = None
+    error: str
+    next_attempt_at: dt.datetime
+
+
+class SendOut(BaseModel):
+    as_of: dt.date
+    emails_sent: int
+    emails_retried_later: int = Field(description="temporary error: a later run retries")
+    emails_failed: int
+    resent_after_interruption: int = Field(
+        description="found in 'sending' (interrupted run): sent again, same Message-ID"
+    )
+    letters: int
+    letter_batch: str | None = Field(None, description="the PDF batch of the letters")
+    calls: int
+    notes: list[str]
+    failed: list[SendFailure]
+    retrying: list[SendRetry]
+
+
+@router.post("/dunning/send", response_model=SendOut, summary="Deliver the approved messages")
 def post_send(
     body: SendIn, principal: Annotated[Principal, Depends(require("dunning.run"))], url: DbUrl
-) -> dict:
+) -> SendOut:
     from encours.collections.outbox import send_pending
 
     report = send_pending(url, _day(body.as_of), dunning_pages.letters_dir(),
                           actor=principal.actor)  # fmt: skip
-    return report.as_dict()
+    return SendOut.model_validate(report.as_dict())
 
 
 # --- promises and disputes -----------------------------------------------------------------
-
-
-def _customer_ids(url: str | None, principal: Principal, customer: str | None) -> list[int]:
-    stmt = select(CUSTOMERS.c.id)
-    if principal.role in OWN_ACCOUNTS_ONLY:
-        stmt = stmt.where(CUSTOMERS.c.account_owner == (principal.owner_name or NO_OWNER))
-    if customer:
-        stmt = stmt.where(CUSTOMERS.c.code == customer)
-    with unit_of_work(url) as conn:
-        return list(conn.execute(stmt).scalars())
 
 
 class PromiseIn(BaseModel):
@@ -312,21 +355,39 @@ def _promise_out(r: dict, code: str) -> PromiseOut:
                       note=r["note"])  # fmt: skip
 
 
-@router.get("/promises", response_model=list[PromiseOut], summary="Promises to pay")
+class PromisePage(Paged):
+    items: list[PromiseOut]
+
+
+def _visible_customers(principal: Principal, customer: str | None):  # noqa: ANN202
+    """Condition on customers `CUSTOMERS` (own accounts, one code): a subquery, not a list
+    of ids bound one by one."""
+    cond = []
+    if principal.role in OWN_ACCOUNTS_ONLY:
+        cond.append(CUSTOMERS.c.account_owner == (principal.owner_name or NO_OWNER))
+    if customer:
+        cond.append(CUSTOMERS.c.code == customer)
+    return and_(true(), *cond)
+
+
+@router.get("/promises", response_model=PromisePage, summary="Promises to pay")
 def get_promises(
     principal: Annotated[Principal, Depends(require("customers.view"))], url: DbUrl,
     customer: Annotated[str | None, NoNul] = None,
     status: Annotated[str | None, Query(pattern="^(open|kept|broken|cancelled)$")] = None,
-) -> list[PromiseOut]:  # fmt: skip
-    ids = _customer_ids(url, principal, customer)
-    stmt = (select(coll.PROMISES, CUSTOMERS.c.code)
-            .join(CUSTOMERS, CUSTOMERS.c.id == coll.PROMISES.c.customer_id)
-            .where(coll.PROMISES.c.customer_id.in_(ids)).order_by(coll.PROMISES.c.id.desc())
-            .limit(500))  # fmt: skip
+    page: Page = 1, per_page: PerPage = 50,
+) -> PromisePage:  # fmt: skip
+    p = coll.PROMISES
+    join = p.join(CUSTOMERS, CUSTOMERS.c.id == p.c.customer_id)
+    where = _visible_customers(principal, customer)
     if status:
-        stmt = stmt.where(coll.PROMISES.c.status == status)
+        where = and_(where, p.c.status == status)
+    stmt = (select(p, CUSTOMERS.c.code).select_from(join).where(where)
+            .order_by(p.c.id.desc()).limit(per_page).offset((page - 1) * per_page))  # fmt: skip
     with unit_of_work(url) as conn:
-        return [_promise_out(dict(r), r["code"]) for r in conn.execute(stmt).mappings()]
+        total = conn.execute(select(func.count()).select_from(join).where(where)).scalar_one()
+        items = [_promise_out(dict(r), r["code"]) for r in conn.execute(stmt).mappings()]
+    return PromisePage(items=items, total=total, page=page, per_page=per_page)
 
 
 @router.post("/promises", response_model=PromiseOut, status_code=201, summary="Record a promise")
@@ -365,32 +426,41 @@ class DisputeOut(BaseModel):
     resolution: str | None = None
 
 
-def _disputes(url: str | None, ids: list[int] | None, dispute_id: int | None = None,
-              open_only: bool = False) -> list[DisputeOut]:  # fmt: skip
+class DisputePage(Paged):
+    items: list[DisputeOut]
+
+
+def _disputes(url: str | None, where: Any, page: int = 1,
+              per_page: int = 500) -> tuple[list[DisputeOut], int]:  # fmt: skip
     d = coll.DISPUTES
-    stmt = (select(d, coll.DOCUMENTS.c.number, CUSTOMERS.c.code)
-            .join(coll.DOCUMENTS, coll.DOCUMENTS.c.id == d.c.document_id)
-            .join(CUSTOMERS, CUSTOMERS.c.id == d.c.customer_id)
-            .order_by(d.c.id.desc()).limit(500))  # fmt: skip
-    if ids is not None:
-        stmt = stmt.where(d.c.customer_id.in_(ids))
-    if dispute_id is not None:
-        stmt = stmt.where(d.c.id == dispute_id)
-    if open_only:
-        stmt = stmt.where(d.c.resolved_on.is_(None))
+    join = d.join(coll.DOCUMENTS, coll.DOCUMENTS.c.id == d.c.document_id).join(
+        CUSTOMERS, CUSTOMERS.c.id == d.c.customer_id)  # fmt: skip
+    stmt = (select(d, coll.DOCUMENTS.c.number, CUSTOMERS.c.code).select_from(join).where(where)
+            .order_by(d.c.id.desc()).limit(per_page).offset((page - 1) * per_page))  # fmt: skip
     with unit_of_work(url) as conn:
-        return [DisputeOut(id=r["id"], invoice=r["number"], customer=r["code"],
-                           opened_on=r["opened_on"], reason=r["reason"],
-                           resolved_on=r["resolved_on"], resolution=r["resolution"])
-                for r in conn.execute(stmt).mappings()]  # fmt: skip
+        total = conn.execute(select(func.count()).select_from(join).where(where)).scalar_one()
+        items = [DisputeOut(id=r["id"], invoice=r["number"], customer=r["code"],
+                            opened_on=r["opened_on"], reason=r["reason"],
+                            resolved_on=r["resolved_on"], resolution=r["resolution"])
+                 for r in conn.execute(stmt).mappings()]  # fmt: skip
+    return items, total
 
 
-@router.get("/disputes", response_model=list[DisputeOut], summary="Disputes")
+def _dispute(url: str | None, dispute_id: int) -> DisputeOut:
+    return _disputes(url, coll.DISPUTES.c.id == dispute_id)[0][0]
+
+
+@router.get("/disputes", response_model=DisputePage, summary="Disputes")
 def get_disputes(
     principal: Annotated[Principal, Depends(require("customers.view"))], url: DbUrl,
     customer: Annotated[str | None, NoNul] = None, open_only: bool = False,
-) -> list[DisputeOut]:  # fmt: skip
-    return _disputes(url, _customer_ids(url, principal, customer), open_only=open_only)
+    page: Page = 1, per_page: PerPage = 50,
+) -> DisputePage:  # fmt: skip
+    where = _visible_customers(principal, customer)
+    if open_only:
+        where = and_(where, coll.DISPUTES.c.resolved_on.is_(None))
+    items, total = _disputes(url, where, page, per_page)
+    return DisputePage(items=items, total=total, page=page, per_page=per_page)
 
 
 def _invoice_customer(url: str | None, number: str, principal: Principal) -> str:
@@ -415,7 +485,7 @@ def post_dispute(
     with unit_of_work(url) as conn:
         dispute_id = _action(coll.open_dispute, conn, body.invoice, body.reason,
                              _day(body.as_of), principal.actor)  # fmt: skip
-    return _disputes(url, None, dispute_id)[0]
+    return _dispute(url, dispute_id)
 
 
 @router.post("/disputes/{invoice}/resolve", response_model=DisputeOut, summary="Resolve")
@@ -427,7 +497,7 @@ def post_resolve(
     with unit_of_work(url) as conn:
         dispute_id = _action(coll.resolve_dispute, conn, invoice, body.resolution or "",
                              _day(body.as_of), principal.actor)  # fmt: skip
-    return _disputes(url, None, dispute_id)[0]
+    return _dispute(url, dispute_id)
 
 
 __all__ = ["router"]

@@ -33,7 +33,7 @@ router = APIRouter(
 NoNul = Query(max_length=200, pattern=r"^[^\x00]*$")
 Page = Annotated[int, Query(ge=1, le=1_000_000)]
 PerPage = Annotated[int, Query(ge=1, le=500)]
-Id = Annotated[int, Path(ge=1, le=2**62)]
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]  # INTEGER ids (4 bytes on PostgreSQL)
 
 
 # --- schemas ---------------------------------------------------------------------------------

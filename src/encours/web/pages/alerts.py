@@ -464,7 +464,7 @@ def _alerts_page(
 @router.post("/alerts/{alert_id}/acknowledge")
 def alerts_acknowledge(
     request: Request,
-    alert_id: Annotated[int, Path(ge=1, le=2**62)],
+    alert_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     principal: Annotated[Principal, Depends(require("alerts.view"))],
     url: DbUrl,
     comment: Annotated[str, Form(max_length=2000)] = "",

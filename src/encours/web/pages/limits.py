@@ -139,7 +139,7 @@ def _decision(
     return RedirectResponse("/limits", status_code=303)
 
 
-RequestId = Annotated[int, Path(ge=1, le=2**62)]
+RequestId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.post("/limits/{request_id}/approve")

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from encours.imports.load import ImportRejected
 from encours.services.imports import import_file, parse_file
 from encours.store.db import unit_of_work
-from encours.web import accounts, actions, charts, queries, uploads
+from encours.web import accounts, charts, queries, uploads
 from encours.web.accounts import AccountError, Principal
 from encours.web.deps import (
     AsOf,
@@ -29,6 +29,8 @@ router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False
 
 Text = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]
 PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
+# "" is "all classes" (the empty option of the filter form)
+RiskClass = Annotated[str | None, Query(alias="class", pattern="^[A-E]?$")]
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -122,12 +124,15 @@ def portfolio(
     segment: Text = None,
     owner: Text = None,
     country: Text = None,
+    risk_class: RiskClass = None,
 ) -> HTMLResponse:
     fmt = Formatter(language(request))
     _ = gettext_for(fmt.lang)
-    filters = queries.Filters(segment=segment, owner=owner, country=country)
+    filters = queries.Filters(segment=segment, owner=owner, country=country,
+                              risk_class=risk_class or None)  # fmt: skip
     data = queries.dashboard(url, as_of, principal, filters)
-    ctx: dict = {"data": data, "filters": filters, "as_of": as_of}
+    ctx: dict = {"data": data, "filters": filters, "as_of": as_of,
+                 "risk_classes": queries.RISK_CLASSES}  # fmt: skip
     if data["totals"]:
         t, cur = data["totals"], data["currency"]
         items = [(_("not due"), t["not_due_minor"], fmt.money(t["not_due_minor"], cur, True))] + [
@@ -226,18 +231,33 @@ def customer(
 @router.post("/customers/{code}/limit")
 def customer_limit(
     request: Request,
-    code: str,
+    code: Annotated[str, Path(max_length=64, pattern=r"^[^\x00]*$")],
     principal: Annotated[Principal, Depends(require("customers.edit_limit"))],
     url: DbUrl,
+    as_of: AsOf,
     credit_limit: Annotated[str, Form(max_length=40)] = "",
+    reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
+    """A limit change is never applied here: it becomes a request that another credit
+    manager approves on /limits (four-eyes rule of `risk.limits`)."""
+    from encours.risk.limits import LimitError
+    from encours.web.pages import limits
+
+    _ = gettext_for(language(request))
     try:
-        actions.set_credit_limit(url, code, credit_limit, principal)
+        amount = limits.parse_amount(credit_limit)
+    except ValueError as exc:
+        raise HTTPException(status_code=422,
+                            detail=_("The amount must be a positive number.")) from exc  # fmt: skip
+    try:
+        request_id = limits.create_request(url, principal, code, amount, reason.strip(), as_of)
     except LookupError as exc:
         raise HTTPException(status_code=404, detail=code) from exc
-    except AccountError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from exc
-    return _see_other(f"/customers/{code}")
+    except LimitError as exc:
+        return limits._page(request, url, code=409, error=str(exc))  # noqa: SLF001
+    text = _("Limit-change request #{id} created: another credit manager approves it here.")
+    notice = text.format(id=request_id)
+    return limits._page(request, url, notice=notice)  # noqa: SLF001
 
 
 # --- imports -------------------------------------------------------------------------------
@@ -373,7 +393,7 @@ def users_create(
 @router.post("/admin/users/{user_id}")
 def users_update(
     request: Request,
-    user_id: int,
+    user_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     principal: Annotated[Principal, Depends(require("users.manage"))],
     url: DbUrl,
     role: Annotated[str | None, Form(max_length=30)] = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from typer import rich_utils
@@ -11,7 +11,11 @@ from typer.core import TyperGroup
 
 from encours import __version__
 from encours.cli.context import state
+from encours.company import CompanyProfileError
 from encours.i18n import N_, _, gettext, set_language
+
+# Errors in the settings read from the environment: a message and exit code 1.
+CONFIGURATION_ERRORS: tuple[type[Exception], ...] = (CompanyProfileError,)
 
 # The help texts of the commands are English msgids marked with `N_()`: Typer reads them when
 # the modules are imported, before `--lang` is parsed, so they are translated in place, on the
@@ -63,6 +67,25 @@ class TranslatedGroup(TyperGroup):
         translate_help(self, ctx)
         super().format_help(ctx, formatter)
 
+    def invoke(self, ctx: Any) -> Any:  # noqa: ANN401
+        """Configuration errors (a bad ENCOURS_IBAN, a company not configured) end the
+        command with a message and exit code 1, not a traceback."""
+        try:
+            return super().invoke(ctx)
+        except CONFIGURATION_ERRORS as exc:
+            _configuration_error(exc)
+
+
+def _configuration_error(exc: Exception) -> NoReturn:
+    from rich.markup import escape
+
+    from encours.cli.context import EXIT_INVALID_INPUT, err_console
+
+    err_console.print(
+        "[red]" + escape(_("Configuration error: {error}").format(error=exc)) + "[/red]"
+    )
+    raise typer.Exit(EXIT_INVALID_INPUT)
+
 
 def _set_language_early(ctx: typer.Context, value: str | None) -> str | None:
     """`--lang` is eager: `encours --lang en --help` speaks English."""
@@ -94,6 +117,7 @@ COMMAND_MODULES = [
     "encours.cli.model_cmd",
     "encours.cli.web_cmd",
     "encours.cli.monitor_cmd",
+    "encours.cli.insolvency_cmd",
 ]
 
 
@@ -133,7 +157,13 @@ for _module in COMMAND_MODULES:
 
 def main() -> None:
     set_language(None)
-    app()
+    try:
+        app()
+    except CONFIGURATION_ERRORS as exc:  # raised outside a command (e.g. while registering)
+        try:
+            _configuration_error(exc)
+        except typer.Exit as done:
+            raise SystemExit(done.exit_code) from None
 
 
 __all__ = ["app", "main", "_"]

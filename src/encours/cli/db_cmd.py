@@ -8,6 +8,13 @@ from encours.cli.context import console, state
 from encours.i18n import N_, _
 
 
+def display_url(url: str) -> str:
+    """The database URL as shown to people: the password masked (``***``)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def register(app: typer.Typer) -> None:
     db_app = typer.Typer(help=N_("Database schema (Alembic migrations)."), no_args_is_help=True)
 
@@ -19,7 +26,8 @@ def register(app: typer.Typer) -> None:
         from encours.store.db import upgrade as do_upgrade
 
         do_upgrade(state.db_url, revision)
-        console.print(_("Database is up to date: {url}").format(url=resolve_url(state.db_url)))
+        shown = display_url(resolve_url(state.db_url))
+        console.print(_("Database is up to date: {url}").format(url=shown))
 
     @db_app.command("current", help=N_("Print the schema revision of the database."))
     def current() -> None:

@@ -32,29 +32,42 @@ def register(app: typer.Typer) -> None:
         ),
         port: int = typer.Option(8000, "--port", help=N_("Port of the dashboard.")),
     ) -> None:
-        from encours.generate import generate_portfolio
-        from encours.services.demo import import_demo, score_and_dun, summary
+        from encours.services.demo import use_demo_company
 
-        day = parse_as_of(as_of)
-        with console.status(_("Generating {n} invoices for {c} customers...").format(
-                n=invoices, c=customers)):  # fmt: skip
-            generate_portfolio(data_dir, customers=customers, invoices=invoices, seed=seed,
-                               end=day)  # fmt: skip
-        with console.status(_("Importing into {db}...").format(db=state.db_url or "encours.db")):
-            reports = import_demo(data_dir, state.db_url, day)
-        for report in reports:
-            console.print(_("{file}: {inserted} new, {updated} updated, {unchanged} unchanged")
-                          .format(file=Path(report.source).name, inserted=report.inserted,
-                                  updated=report.updated, unchanged=report.unchanged))  # fmt: skip
-        show_summary(summary(day, state.db_url), day)
-        with console.status(_("Scoring customers, running dunning and monitoring...")):
-            outcome = score_and_dun(state.db_url, day)
-        show_outcome(outcome)
-        if serve:
-            from encours.web import ensure_demo_user
-            from encours.web import serve as run_server
+        with use_demo_company() as demo_values:  # the environment is restored afterwards
+            if demo_values:
+                console.print(_("Demo company: fictitious creditor data (set "
+                                "ENCOURS_COMPANY_NAME, ENCOURS_IBAN and ENCOURS_COMPANY_SIREN "
+                                "for yours)."))  # fmt: skip
+            run_demo(customers, invoices, seed, as_of, data_dir, serve, host, port)
 
-            run_server(state.db_url, host, port, ensure_demo_user(state.db_url))
+
+def run_demo(customers: int, invoices: int, seed: int, as_of: str | None, data_dir: Path,
+             serve: bool, host: str, port: int) -> None:  # fmt: skip
+    """Generate, import, summarise, score, dun, then serve the dashboard (`encours demo`)."""
+    from encours.generate import generate_portfolio
+    from encours.services.demo import import_demo, score_and_dun, summary
+
+    day = parse_as_of(as_of)
+    with console.status(_("Generating {n} invoices for {c} customers...").format(
+            n=invoices, c=customers)):  # fmt: skip
+        generate_portfolio(data_dir, customers=customers, invoices=invoices, seed=seed,
+                           end=day)  # fmt: skip
+    with console.status(_("Importing into {db}...").format(db=state.db_url or "encours.db")):
+        reports = import_demo(data_dir, state.db_url, day)
+    for report in reports:
+        console.print(_("{file}: {inserted} new, {updated} updated, {unchanged} unchanged")
+                      .format(file=Path(report.source).name, inserted=report.inserted,
+                              updated=report.updated, unchanged=report.unchanged))  # fmt: skip
+    show_summary(summary(day, state.db_url), day)
+    with console.status(_("Scoring customers, running dunning and monitoring...")):
+        outcome = score_and_dun(state.db_url, day)
+    show_outcome(outcome)
+    if serve:
+        from encours.web import ensure_demo_user
+        from encours.web import serve as run_server
+
+        run_server(state.db_url, host, port, ensure_demo_user(state.db_url))
 
 
 def show_outcome(outcome: dict) -> None:

@@ -119,8 +119,9 @@ def _fmt_money(value: Decimal, currency: str) -> str:
     return str(quantize(value, currency))
 
 
-def result_as_json(result: PenaltyResult) -> dict:
-    """The JSON payload of `penalties compute` (decimal strings, ISO dates)."""
+def result_as_json(result: PenaltyResult, warnings: list[str] | None = None) -> dict:
+    """The JSON payload of `penalties compute` (decimal strings, ISO dates); `warnings`
+    (about unconfirmed or missing reference rates) only when there are some."""
     cur = result.currency
     payload: dict = {
         "penalties": _fmt_money(result.penalties, cur),
@@ -140,7 +141,16 @@ def result_as_json(result: PenaltyResult) -> dict:
     }
     if result.reason:
         payload["reason"] = result.reason
+    if warnings:
+        payload["warnings"] = list(warnings)
     return payload
+
+
+def _warn(messages: list[str]) -> None:
+    for message in messages:
+        err_console.print(
+            "[yellow]" + _("Warning: {message}").format(message=escape(message)) + "[/yellow]"
+        )
 
 
 # --- rates ------------------------------------------------------------------------------
@@ -156,7 +166,11 @@ def rates_list(
     ),
 ) -> None:
     from encours.store.db import unit_of_work
-    from encours.store.rates import list_rates, missing_current_rate_warning
+    from encours.store.rates import (
+        list_rates,
+        missing_current_rate_warning,
+        missing_legal_rate_warning,
+    )
 
     if kind is not None and kind not in RATE_KINDS:
         fail_usage(
@@ -166,15 +180,15 @@ def rates_list(
         )
     with unit_of_work(state.db_url) as conn:
         rows = list_rates(conn)
-    warning = missing_current_rate_warning(
-        RateTable((r.kind, r.valid_from, r.rate) for r in rows), dt.date.today()
-    )
+    rate_table = RateTable((r.kind, r.valid_from, r.rate) for r in rows)
+    today = dt.date.today()
+    warnings = [
+        missing_current_rate_warning(rate_table, today),
+        missing_legal_rate_warning(rate_table, today),
+    ]
     if kind is not None:
         rows = [r for r in rows if r.kind == kind]
-    if warning:
-        err_console.print(
-            "[yellow]" + _("Warning: {message}").format(message=escape(warning)) + "[/yellow]"
-        )
+    _warn([w for w in warnings if w])
     if as_json:
         print_json(
             [
@@ -275,7 +289,7 @@ def penalties_compute(
     as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
 ) -> None:
     from encours.store.db import unit_of_work
-    from encours.store.rates import load_rate_table
+    from encours.store.rates import load_rate_table, penalty_rate_warnings
 
     try:
         currency = check_currency(currency)
@@ -320,8 +334,14 @@ def penalties_compute(
     except PenaltyError as exc:
         fail_input(str(exc))
 
+    # The rates of the half-years the periods fall in: an ECB rate not confirmed, a legal
+    # rate not entered (the floor then uses the latest known one) -> warnings, on stderr.
+    warnings = penalty_rate_warnings(
+        rates, [p.start for p in result.periods], contractual=contractual is not None
+    )
+    _warn(warnings)
     if as_json:
-        print_json(result_as_json(result))
+        print_json(result_as_json(result, warnings))
         return
     _print_result(result)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
+from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 
@@ -38,7 +41,7 @@ def emit(frame: pl.DataFrame, fmt: Format, out: Path | None, title: str, limit: 
     if fmt == Format.xlsx:
         if out is None:
             fail_usage(_("--format xlsx needs --out FILE.xlsx"))
-        frame.write_excel(out, worksheet=title[:31])
+        write_xlsx(frame, out, title[:31])
         console.print(_("Written {out}").format(out=out))
         return
     if fmt == Format.csv:
@@ -66,6 +69,67 @@ def emit(frame: pl.DataFrame, fmt: Format, out: Path | None, title: str, limit: 
     else:
         out.write_text(text, encoding="utf-8")
         console.print(_("Written {out}").format(out=out))
+
+
+# Text columns that may look like numbers (a customer code "10023") but are not amounts.
+_TEXT_COLUMNS = frozenset({"code", "name", "segment", "currency", "metric"})
+_DECIMAL_TEXT = re.compile(r"^-?\d+(?:\.(\d+))?$")
+
+
+def write_xlsx(frame: pl.DataFrame, out: Path, sheet: str) -> None:
+    """Write the frame as one sheet whose amounts and KPI values are numeric cells.
+
+    Report amounts are decimal strings: each one becomes a number shown with its own
+    decimals (``#,##0.00`` for cents). XLSX cells hold IEEE doubles, so the Decimal ->
+    float conversion happens here, at the file boundary only (exact to the cent for any
+    amount below 2**53 minor units). Text columns (codes, names) stay text even when they
+    look like numbers; any other text (a date in the KPI values) stays text."""
+    import xlsxwriter
+
+    from encours.services.reports import label
+
+    text_columns = {label(c) for c in _TEXT_COLUMNS} | _TEXT_COLUMNS
+    book = xlsxwriter.Workbook(str(out))
+    try:
+        ws = book.add_worksheet(sheet)
+        bold = book.add_format({"bold": True})
+        formats: dict[str, object] = {}
+
+        def number_format(pattern: str) -> object:
+            if pattern not in formats:
+                formats[pattern] = book.add_format({"num_format": pattern})
+            return formats[pattern]
+
+        date_format = number_format("yyyy-mm-dd")
+        for c, name in enumerate(frame.columns):
+            ws.write_string(0, c, name, bold)
+            ws.set_column(c, c, max(12, min(40, len(name) + 2)))
+        for c, (name, dtype) in enumerate(frame.schema.items()):
+            parse = dtype == pl.String and name not in text_columns
+            for r, value in enumerate(frame[name].to_list(), start=1):
+                if value is None or (isinstance(value, str) and not value.strip()):
+                    continue
+                if isinstance(value, str):
+                    match = _DECIMAL_TEXT.match(value.strip()) if parse else None
+                    if match is None:
+                        ws.write_string(r, c, value)
+                        continue
+                    scale = len(match.group(1) or "")
+                    pattern = "#,##0" + ("." + "0" * scale if scale else "")
+                    ws.write_number(r, c, float(Decimal(value)), number_format(pattern))
+                elif isinstance(value, bool):
+                    ws.write_boolean(r, c, value)
+                elif isinstance(value, dt.datetime | dt.date):
+                    ws.write_datetime(r, c, value, date_format)
+                elif isinstance(value, int | float | Decimal):
+                    ws.write_number(r, c, float(value))
+                else:
+                    ws.write_string(r, c, str(value))
+        if frame.columns:
+            ws.autofilter(0, 0, frame.height, frame.width - 1)
+            ws.freeze_panes(1, 0)
+    finally:
+        book.close()
 
 
 def _is_amount(frame: pl.DataFrame, col: str) -> bool:

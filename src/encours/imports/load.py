@@ -35,6 +35,7 @@ from encours.imports.canonical import (
     RowError,
     conform,
 )
+from encours.money import from_minor
 from encours.store.bulk import delete_ids, insert_frame, reserve_ids
 from encours.store.frames import query_frame
 from encours.store.schema import (
@@ -57,6 +58,7 @@ CUSTOMER_FIELDS = [
     "city", "country", "currency", "payment_terms",
     "penalty_rate", "deposit_required", "retention_of_title", "credit_limit_minor",
     "segment", "account_owner", "collector", "is_consumer", "paperless_date",
+    "in_insolvency", "insolvency_date", "insolvency_kind",
 ]  # fmt: skip
 DOCUMENT_FIELDS = [
     "customer_id", "kind", "issue_date", "due_date", "amount_minor", "currency",
@@ -213,12 +215,13 @@ class _Loader:
         return frame
 
     def write_customers(self, frame: pl.DataFrame) -> tuple[int, int, int]:
+        rows_with_contacts = frame  # several rows of a customer: one contact each
         frame = frame.with_columns(
             pl.col("currency").fill_null("EUR"),
             pl.col("payment_terms").fill_null("30 days net"),
             *[
                 pl.col(c).fill_null(False)
-                for c in ("deposit_required", "retention_of_title", "is_consumer")
+                for c in ("deposit_required", "retention_of_title", "is_consumer", "in_insolvency")
             ],
         ).unique(subset="customer_id", keep="last", maintain_order=True)
         existing = query_frame(
@@ -252,7 +255,7 @@ class _Loader:
                 update(table).where(table.c.id == row["id"]).values(**after, updated_at=self.now)
             )
             self.audit("update", "customer", row["code"], before, after)
-        self.write_contacts(frame)
+        self.write_contacts(rows_with_contacts)
         return new.height, changed.height, old.height - changed.height
 
     def write_contacts(self, frame: pl.DataFrame) -> None:
@@ -270,6 +273,7 @@ class _Loader:
             )
             .join(ids, on="code")
             .drop("code")
+            .unique(subset=["customer_id", "name"], keep="last", maintain_order=True)
         )  # fmt: skip
         existing = query_frame(
             self.conn,
@@ -379,6 +383,39 @@ class _Loader:
                 .with_columns(due_date=pl.coalesce("due_date", "_due"))
                 .drop("_due")
             )
+        return frame
+
+    def check_amounts_covered(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Re-imported documents may not fall below what is already applied to them: an
+        invoice below what payments and credit notes cover (its own settlement excepted, it
+        follows the new amount), a credit note below what it already settles. Set-based:
+        the incoming rows joined with the allocation sums of the stored documents."""
+        covered = query_frame(
+            self.conn,
+            "SELECT d.number AS number, SUM(a.amount_minor) AS covered FROM documents d "
+            "JOIN allocations a ON a.invoice_id = d.id LEFT JOIN payments p "
+            "ON p.id = a.payment_id WHERE d.kind = 'invoice' AND (p.reference IS NULL "
+            f"OR p.reference NOT LIKE '{SETTLEMENT_PREFIX}%') GROUP BY d.number "
+            "UNION ALL "
+            "SELECT d.number AS number, SUM(a.amount_minor) AS covered FROM documents d "
+            "JOIN allocations a ON a.credit_note_id = d.id "
+            "WHERE d.kind = 'credit_note' GROUP BY d.number",
+            {"number": pl.String(), "covered": pl.Int64()},
+        )
+        if covered.height == 0:
+            return frame
+        rows = frame.join(
+            covered.rename({"number": "invoice_number"}), on="invoice_number", how="left"
+        )
+        bad = rows.filter(pl.col("amount_minor") < pl.col("covered"))
+        for row in bad.iter_rows(named=True):
+            currency = row["currency"] or "EUR"
+            self.errors.append(RowError(
+                self.batch.source, row["_line"], "amount",
+                str(from_minor(row["amount_minor"], currency)),
+                _("at least the {amount} already paid or allocated").format(
+                    amount=f"{from_minor(row['covered'], currency)} {currency}"),
+            ))  # fmt: skip
         return frame
 
     def existing_documents(self) -> pl.DataFrame:
@@ -813,6 +850,7 @@ class _Loader:
             documents = conform(documents, DOCUMENT_SCHEMA)
             created = self.ensure_customers(documents)
             documents = self.prepare_documents(documents)
+            documents = self.check_amounts_covered(documents)
             self.advance("validating", documents.height)
             self._check()
             documents = self._drop_bad_lines(documents)

@@ -1024,7 +1024,8 @@ def _deduplicate(
     good: pl.DataFrame, frame: pl.DataFrame, ctx: _Context
 ) -> tuple[pl.DataFrame, list[RowError]]:
     """Keep the first row of each key; a later identical row is dropped silently, a later
-    different row is an error naming the first line."""
+    different row is an error naming the first line. Customers: rows of the same customer
+    that differ only by their contact columns are kept (one contact each)."""
     key = KEYS[ctx.kind]
     if key not in good.columns or good.height == 0:
         return good, []
@@ -1036,9 +1037,12 @@ def _deduplicate(
     later = repeated.join(first, on=key, suffix="__first").filter(
         pl.col("_line") != pl.col("_line__first")
     )
-    differs = [pl.col(c).ne_missing(pl.col(f"{c}__first")) for c in columns]
+    contacts = [c for c in columns if ctx.kind == "customers" and c.startswith("contact_")]
+    differs = [pl.col(c).ne_missing(pl.col(f"{c}__first")) for c in columns if c not in contacts]
+    other_contact = [pl.col(c).ne_missing(pl.col(f"{c}__first")) for c in contacts]
     later = later.with_columns(
-        (pl.any_horizontal(differs) if differs else pl.lit(False)).alias("__differs")
+        (pl.any_horizontal(differs) if differs else pl.lit(False)).alias("__differs"),
+        (pl.any_horizontal(other_contact) if other_contact else pl.lit(False)).alias("__contact"),
     )
     raw = frame.select("_line", *[c for c in ctx.spec if c in frame.columns])
     conflicts = later.filter(pl.col("__differs")).join(raw, on="_line", suffix="__raw")
@@ -1052,7 +1056,9 @@ def _deduplicate(
         "a unique {label} ({label} {key!r} already on line {line} with {column} {shown})"
     )
     for row in conflicts.iter_rows(named=True):
-        column = next(c for c in columns if not _same(row[c], row[f"{c}__first"]))
+        column = next(
+            c for c in columns if c not in contacts and not _same(row[c], row[f"{c}__first"])
+        )
         source = column.removesuffix("_minor")
         shown = _show(column, row[f"{column}__first"], row.get("currency__first"))
         raw_value = row.get(f"{source}__raw", row.get(source))
@@ -1065,7 +1071,8 @@ def _deduplicate(
                                   column=source.replace("_", " "), shown=shown),
             )
         )  # fmt: skip
-    return good.join(later.select("_line"), on="_line", how="anti"), errors
+    dropped = later.filter(pl.col("__differs") | ~pl.col("__contact"))
+    return good.join(dropped.select("_line"), on="_line", how="anti"), errors
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from encours.i18n import _
@@ -10,6 +13,37 @@ from encours.imports.load import ImportReport
 from encours.money import from_minor
 from encours.services.imports import import_file
 from encours.services.reports import aging_report, kpi_report
+
+# The demo's creditor: clearly fake, but valid (IBAN checksum, SIREN Luhn key), so that the
+# documents of the demo render completely. A real configuration always wins.
+DEMO_COMPANY = {
+    "ENCOURS_COMPANY_NAME": "Démo SAS (données fictives)",
+    "ENCOURS_IBAN": "FR7630006000011234567890189",
+    "ENCOURS_COMPANY_SIREN": "123456782",
+}
+
+
+@contextmanager
+def use_demo_company(env: MutableMapping[str, str] | None = None) -> Iterator[dict[str, str]]:
+    """While the demo runs, the demo company is the creditor unless the company is
+    configured (any of its required settings set: never mixed with demo values). Yields the
+    settings it set; the environment is restored afterwards."""
+    from encours.company import REQUIRED_SETTINGS, missing_settings
+
+    target = os.environ if env is None else env
+    if len(missing_settings(dict(target))) < len(REQUIRED_SETTINGS):
+        yield {}
+        return
+    before = {name: target.get(name) for name in DEMO_COMPANY}
+    target.update(DEMO_COMPANY)
+    try:
+        yield dict(DEMO_COMPANY)
+    finally:
+        for name, value in before.items():
+            if value is None:
+                target.pop(name, None)
+            else:
+                target[name] = value
 
 
 def import_demo(data_dir: Path, db_url: str | None, as_of: dt.date) -> list[ImportReport]:

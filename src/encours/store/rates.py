@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
@@ -19,11 +20,13 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from encours.domain.penalties import (
     ECB,
+    LEGAL_PRO,
     RATE_KINDS,
     RateTable,
     half_year_label,
     half_year_start,
 )
+from encours.i18n import N_, gettext
 from encours.store.schema import AuditEntry, ReferenceRate
 
 RATES = ReferenceRate.__table__
@@ -169,7 +172,26 @@ def set_rate(
     return after
 
 
-def missing_current_rate_warning(table: RateTable, today: dt.date) -> str | None:
+_ECB_UNKNOWN = N_(
+    "No ECB rate in the reference-rates table: the rate for {label} "
+    "(reference day {day}) is unknown; enter it with `{hint}`."
+)
+_ECB_UNCONFIRMED = N_(
+    "The ECB rate for {label} (reference day {day}) has not been confirmed: the last "
+    "entry is {last} ({rate} %). Check the ECB rate in force on {day} and enter it "
+    "with `{hint}`."
+)
+_LEGAL_MISSING = N_(
+    "No legal interest rate entered for {label} (reference day {day}): the 3x legal-rate "
+    "floor uses the latest known rate ({rate} %, in force since {last}). Enter the rate of "
+    "{label} with `{hint}`."
+)
+Translate = Callable[[str], str]
+
+
+def missing_current_rate_warning(
+    table: RateTable, today: dt.date, translate: Translate | None = None
+) -> str | None:
     """A warning when the ECB rate of today's half-year has not been confirmed, else None.
 
     Rule: the rate of a half-year is the one in force on its reference day (1 January or
@@ -178,24 +200,74 @@ def missing_current_rate_warning(table: RateTable, today: dt.date) -> str | None
     the rate with an entry dated on the reference day itself). So we warn when the most
     recent ECB entry is older than the start of the current half-year: e.g. with the last
     change on 2025-06-11, on 2026-11-23 the rate for 2026 H2 (reference day 2026-07-01)
-    has not been confirmed. Legal interest rates are not checked.
+    has not been confirmed. Legal interest rates are not checked (see
+    `penalty_rate_warnings`).
     """
-    reference_day = half_year_start(today)
+    return missing_ecb_rate_warning(table, today, translate)
+
+
+def missing_ecb_rate_warning(
+    table: RateTable, day: dt.date, translate: Translate | None = None
+) -> str | None:
+    """The warning of `missing_current_rate_warning` for the half-year of any `day`: the ECB
+    rate of a half-year is confirmed when the table holds an ECB entry dated on or after its
+    reference day (earlier half-years are then settled too). `translate`: the gettext of
+    the reader's language (default: the current language)."""
+    tr = translate or gettext
+    reference_day = half_year_start(day)
     latest = table.latest(ECB)
     if latest is not None and latest.valid_from >= reference_day:
         return None
-    label = half_year_label(today)
+    label = half_year_label(day)
     hint = f"encours rates set ecb {reference_day.isoformat()} RATE"
     if latest is None:
-        return (
-            f"No ECB rate in the reference-rates table: the rate for {label} "
-            f"(reference day {reference_day.isoformat()}) is unknown; enter it with `{hint}`."
-        )
-    return (
-        f"The ECB rate for {label} (reference day {reference_day.isoformat()}) has not been "
-        f"confirmed: the last entry is {latest.valid_from.isoformat()} ({latest.rate} %). "
-        f"Check the ECB rate in force on {reference_day.isoformat()} and enter it with `{hint}`."
+        return tr(_ECB_UNKNOWN).format(label=label, day=reference_day.isoformat(), hint=hint)
+    return tr(_ECB_UNCONFIRMED).format(
+        label=label,
+        day=reference_day.isoformat(),
+        last=latest.valid_from.isoformat(),
+        rate=latest.rate,
+        hint=hint,
     )
+
+
+def missing_legal_rate_warning(
+    table: RateTable, day: dt.date, translate: Translate | None = None
+) -> str | None:
+    """A warning when the legal interest rate (professional creditor) of day's half-year
+    has not been entered: the legal rate is set for each half-year, dated on its reference
+    day; without that entry the 3x legal-rate floor of a contractual penalty rate uses the
+    latest rate known on the reference day (None when there is none at all: the
+    computation then fails with MissingRateError)."""
+    reference_day = half_year_start(day)
+    known = [e for e in table.entries(LEGAL_PRO) if e.valid_from <= reference_day]
+    if not known or known[-1].valid_from == reference_day:
+        return None
+    latest = known[-1]
+    return (translate or gettext)(_LEGAL_MISSING).format(
+        label=half_year_label(day),
+        day=reference_day.isoformat(),
+        rate=latest.rate,
+        last=latest.valid_from.isoformat(),
+        hint=f"encours rates set legal {reference_day.isoformat()} RATE",
+    )
+
+
+def penalty_rate_warnings(
+    table: RateTable, period_starts: Iterable[dt.date], *, contractual: bool
+) -> list[str]:
+    """The warnings about the rates behind penalty periods starting on `period_starts`
+    (each period lies within one half-year): the statutory rate (no contractual rate)
+    needs the ECB rate of each half-year confirmed (`missing_ecb_rate_warning`); a
+    contractual rate is floored at 3x the legal rate of each half-year
+    (`missing_legal_rate_warning`). One warning per half-year, oldest first."""
+    check = missing_legal_rate_warning if contractual else missing_ecb_rate_warning
+    warnings = []
+    for reference_day in sorted({half_year_start(d) for d in period_starts}):
+        warning = check(table, reference_day)
+        if warning is not None:
+            warnings.append(warning)
+    return warnings
 
 
 __all__ = [
@@ -206,6 +278,9 @@ __all__ = [
     "list_rates",
     "load_rate_table",
     "missing_current_rate_warning",
+    "missing_ecb_rate_warning",
+    "missing_legal_rate_warning",
+    "penalty_rate_warnings",
     "seed_reference_rates",
     "set_rate",
     "shipped_rates",

@@ -25,9 +25,15 @@ from encours.domain.dunning import (
     Policy,
     PolicyError,
 )
-from encours.domain.penalties import RATE_KINDS
+from encours.domain.penalties import RATE_KINDS, RateTable
 from encours.store.db import unit_of_work
-from encours.store.rates import RateInputError, list_rates, set_rate
+from encours.store.rates import (
+    RateInputError,
+    list_rates,
+    missing_current_rate_warning,
+    missing_legal_rate_warning,
+    set_rate,
+)
 from encours.web.accounts import Principal
 from encours.web.deps import AsOf, DbUrl, csrf_protect, language, render, require
 from encours.web.formatting import gettext_for
@@ -265,9 +271,15 @@ def _rates_page(
 ) -> HTMLResponse:
     with unit_of_work(url) as conn:
         rates = list_rates(conn)
+    # The same warnings as `encours rates list`: the ECB rate of the current half-year not
+    # confirmed, its legal interest rate not entered.
+    table = RateTable((r.kind, r.valid_from, r.rate) for r in rates)
+    translate, today = gettext_for(language(request)), dt.date.today()
+    warnings = [w for w in (missing_current_rate_warning(table, today, translate),
+                            missing_legal_rate_warning(table, today, translate)) if w]  # fmt: skip
     rates = sorted(rates, key=lambda r: (r.kind, r.valid_from), reverse=True)
-    return render(request, "settings_rates.html", {"rates": rates, "kinds": RATE_KINDS, **extra},
-                  status)  # fmt: skip
+    context = {"rates": rates, "kinds": RATE_KINDS, "warnings": warnings, **extra}
+    return render(request, "settings_rates.html", context, status)
 
 
 @router.get("/settings/rates")

@@ -111,3 +111,11 @@ def test_cli_text_output_says_a_what_if_check_is_not_logged(ledger: str) -> None
                                        "--amount", "10"])  # fmt: skip
     assert unknown.exit_code == 1
     assert _logged(ledger) == []
+
+
+def test_a_negative_order_amount_is_refused_and_not_logged(ledger: str) -> None:
+    result = CliRunner().invoke(app, ["--db", ledger, "check", "order", "--customer", "SAFE",
+                                      "--amount", "-5", "--as-of", DAY, "--json"])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "negative" in result.output
+    assert _logged(ledger) == []

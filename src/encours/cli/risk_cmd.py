@@ -575,6 +575,9 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
         from encours.store.db import unit_of_work
 
         value = _amount(amount, "--amount")
+        if value < 0:
+            fail_input(_("--amount: {value} is negative: an order amount is expected").format(
+                value=value))  # fmt: skip
         with unit_of_work(state.db_url) as conn:
             _customer_id(conn, customer)
             result, check_id = check_and_record_order(

@@ -194,6 +194,8 @@ def check_order(
     if row is None:
         raise LookupError(_("Unknown customer {code}").format(code=customer_code))
     customer_id, currency, limit_minor, in_insolvency, is_consumer = row
+    if amount < 0:
+        raise ValueError(f"order amount {amount} is negative")
     order = from_minor(to_minor(amount, currency), currency)
     params = {"as_of": as_of, "customer_id": customer_id, "currency": currency, "yes": True}
     (open_minor, oldest_due, disputes, cash, credit, risk_class, review_date,

@@ -24,6 +24,7 @@ import polars as pl
 from sqlalchemy import Connection, and_, func, or_, select, text
 
 from encours.analytics import kpis as kpis_mod
+from encours.analytics.payment_history import monthly_payment_behaviour
 from encours.analytics.portfolio import customer_positions, portfolio_totals
 from encours.analytics.snapshots import trend
 from encours.domain.aging import DEFAULT_SPEC, Bucket, parse_buckets
@@ -455,6 +456,7 @@ def customer_detail(
         ).mappings()]  # fmt: skip
         start = kpis_mod.month_back(as_of, 12)
         history = conn.execute(_HISTORY_SQL, {"cid": cid, "start": start, "as_of": as_of}).all()
+        behaviour = monthly_payment_behaviour(conn, cid, as_of)
     index = customer_index(data)
     positions = index.positions_of(cid)
     kpis = index.kpis_of(cid)
@@ -463,7 +465,7 @@ def customer_detail(
         "kpis": kpis, "open_invoices": invoices, "payments": payments, "timeline": timeline,
         "history": [(dt.date.fromisoformat(d) if isinstance(d, str) else d, int(b), int(o))
                     for d, b, o in history],
-        "buckets": data.buckets,
+        "buckets": data.buckets, "behaviour": behaviour.to_dicts(),
     }  # fmt: skip
 
 

@@ -225,6 +225,17 @@ def customer(
         points = [(fmt.month(d), float(b), fmt.money(b, cur, True)) for d, b, _o in
                   detail["history"]]  # fmt: skip
         ctx["history_chart"] = charts.trend_line(points, _("Balance, 12 months"), width=420)
+    behaviour = detail.get("behaviour") or []
+    if any(m["settled"] for m in behaviour):
+        ctx["behaviour"] = behaviour
+        ctx["behaviour_chart"] = charts.trend_line(
+            [(fmt.month(m["month"]), m["avg_days_late"],
+              _("{days} days late on average, {late} of {count} invoices late").format(
+                  days=fmt.number(m["avg_days_late"]), late=fmt.percent(m["late_share"]),
+                  count=m["settled"]) if m["settled"] else "—")
+             for m in behaviour],
+            _("Average days late of the invoices settled each month"), width=420,
+        )  # fmt: skip
     return render(request, "customer.html", ctx)
 
 

@@ -160,7 +160,8 @@ class Allocation(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    invoice_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    # indexed by ix_allocations_invoice_date (invoice_id, date, amount_minor), below
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), index=True)
     credit_note_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"), index=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger)

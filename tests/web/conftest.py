@@ -23,6 +23,8 @@ from encours.web.roles import ROLES
 AS_OF = dt.date(2025, 6, 30)
 PASSWORD = "correct horse battery"
 SALES_OWNER = "Claire Dubois"
+# a collector must have an owner name; this one collects no customer of the test ledger
+COLLECTOR_OWNER = "Collector Without Accounts"
 PG_ADMIN_URL = os.environ.get("ENCOURS_TEST_DB_URL", "")
 
 os.environ.setdefault("ENCOURS_SECRET_KEY", "test-secret-key-not-for-production")
@@ -57,7 +59,7 @@ def _populated(url: str, tmp: Path) -> Iterator[str]:
     with unit_of_work(url) as conn:
         take_monthly_snapshots(conn, dt.date(2024, 7, 1), AS_OF)
         for role in ROLES:
-            owner = SALES_OWNER if role == "sales" else None
+            owner = {"sales": SALES_OWNER, "collector": COLLECTOR_OWNER}.get(role)
             create_user(conn, f"u_{role}", role, PASSWORD, actor="test", owner_name=owner)
     try:
         yield url

@@ -270,7 +270,9 @@ def test_login_is_rate_limited(app, web_db_url) -> None:
 
 def test_password_change_and_deactivation_end_sessions(app, clients, web_db_url) -> None:
     with unit_of_work(web_db_url) as conn:
-        user_id = create_user(conn, "leaver", "collector", PASSWORD, actor="test")
+        user_id = create_user(
+            conn, "leaver", "collector", PASSWORD, actor="test", owner_name="Leaver"
+        )
     client = login(TestClient(app, base_url="https://testserver"), "leaver")
     assert client.get("/portfolio").status_code == 200
     admin = clients["admin"]

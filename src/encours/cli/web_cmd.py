@@ -58,11 +58,16 @@ def register(app: typer.Typer) -> None:
             False, "--password-stdin", help=N_("Read the password from standard input.")
         ),
         owner: str | None = typer.Option(
-            None, "--owner", help=N_("Sales: the account owner name of their customers.")
+            None,
+            "--owner",
+            help=N_(
+                "Collector or sales (required): the collector or account owner name of "
+                "their customers, as written in the ledger."
+            ),
         ),  # fmt: skip
     ) -> None:
         from encours.store.db import unit_of_work
-        from encours.web.accounts import AccountError, create_user
+        from encours.web.accounts import AccountError, OwnerRequired, create_user
 
         if password_stdin:
             password = sys.stdin.readline().rstrip("\r\n")
@@ -71,6 +76,13 @@ def register(app: typer.Typer) -> None:
         try:
             with unit_of_work(state.db_url) as conn:
                 create_user(conn, name, role, password, actor="cli", owner_name=owner)
+        except OwnerRequired as exc:
+            fail_input(
+                _(
+                    "The {role} role needs --owner NAME: the collector or account owner "
+                    "name as written in the ledger."
+                ).format(role=exc.role)
+            )
         except AccountError as exc:
             fail_input(str(exc))
         console.print(_("User {name} added ({role}).").format(name=name, role=role))

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from encours.store.db import unit_of_work
 from encours.store.schema import AuditEntry
 from encours.store.web_schema import ApiToken, LoginAttempt, User
-from encours.web.roles import check_role
+from encours.web.roles import COLLECTOR, SALES, check_role
 
 USERS = User.__table__
 TOKENS = ApiToken.__table__
@@ -41,6 +41,22 @@ _DUMMY_HASH = _hasher.hash("not a real password, only for constant-time failures
 
 class AccountError(ValueError):
     """Invalid input for a user or token operation (message for the person)."""
+
+
+# Roles that work on their own accounts only: without an owner name they would see or act
+# on nothing, so they are never created without one.
+OWNER_ROLES = frozenset({COLLECTOR, SALES})
+
+
+class OwnerRequired(AccountError):
+    """A collector or sales user created without an owner name."""
+
+    def __init__(self, role: str) -> None:
+        super().__init__(
+            f"the {role} role needs an owner name: the collector or account owner name "
+            "as written in the ledger"
+        )
+        self.role = role
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,8 @@ def create_user(
         role = check_role(role)
     except ValueError as exc:
         raise AccountError(str(exc)) from exc
+    if role in OWNER_ROLES and not (owner_name or "").strip():
+        raise OwnerRequired(role)
     exists = conn.execute(select(USERS.c.id).where(USERS.c.username == username)).first()
     if exists:
         raise AccountError(f"user {username!r} already exists")

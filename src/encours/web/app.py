@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -14,7 +14,7 @@ from encours import __version__
 from encours.store.db import get_engine, resolve_url
 from encours.web import problems
 from encours.web.api.routes import router as api_router
-from encours.web.deps import PrincipalDep
+from encours.web.deps import NotAuthenticated, PrincipalDep
 from encours.web.pages.routes import router as pages_router
 from encours.web.security import (
     MAX_UPLOAD_BYTES,
@@ -25,6 +25,17 @@ from encours.web.security import (
 
 HERE = Path(__file__).resolve().parent
 PUBLIC_PATHS = ("/login", "/health", "/static")  # everything else needs a session or a token
+
+
+def _install_api_only_auth(app: FastAPI) -> None:
+    """The API-only server has no /login page: whatever the path and whoever asks (a
+    browser included), a request without a valid session or token answers 401 as a
+    problem+json, never a redirect to a page that this server does not serve."""
+
+    @app.exception_handler(NotAuthenticated)
+    async def not_authenticated(request: Request, _exc: NotAuthenticated) -> Response:
+        return problems.problem(request, 401, "authentication required (Bearer token)",
+                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
 
 
 def create_app(
@@ -53,6 +64,8 @@ def create_app(
         lstrip_blocks=True,
     )
     problems.install(app)
+    if api_only:
+        _install_api_only_auth(app)
     app.include_router(api_router)
     from encours.web.api import collections as api_collections
     from encours.web.api import order_check as api_order_check

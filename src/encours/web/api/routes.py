@@ -85,11 +85,20 @@ def list_customers(
     segment: Annotated[str | None, NoNul] = None,
     owner: Annotated[str | None, NoNul] = None,
     country: Annotated[str | None, NoNul] = None,
+    risk_class: Annotated[
+        str | None,
+        Query(
+            alias="class",
+            pattern="^[A-E]$",
+            description="Risk class (A-E) of the latest assessment on or before as_of.",
+        ),
+    ] = None,
     over_limit: bool | None = None,
     page: Page = 1,
     per_page: PerPage = 50,
 ) -> s.CustomerPage:
-    filters = queries.Filters(segment=segment, owner=owner, country=country, q=q)
+    filters = queries.Filters(segment=segment, owner=owner, country=country, q=q,
+                              risk_class=risk_class)  # fmt: skip
     frame, total = queries.customer_list(url, as_of, principal, filters, page=page,
                                          per_page=per_page, over_limit=over_limit)  # fmt: skip
     return s.CustomerPage(items=[_summary(r) for r in frame.to_dicts()], total=total, page=page,

@@ -388,7 +388,7 @@ def risk_tiles(
     if currency:
         params = {"as_of": as_of.isoformat(), **{k: v for k, v in (
             ("segment", filters.segment), ("owner", filters.owner),
-            ("country", filters.country)) if v}}  # fmt: skip
+            ("country", filters.country), ("class", filters.risk_class)) if v}}  # fmt: skip
         from urllib.parse import urlencode
 
         tiles["forecast_url"] = "/portfolio/forecast?" + urlencode(params)
@@ -411,10 +411,12 @@ def forecast_tile(
     segment: Text = None,
     owner: Text = None,
     country: Text = None,
+    risk_class: Annotated[str | None, Query(alias="class", pattern="^[A-E]?$")] = None,
 ) -> HTMLResponse:
     """The cash-in forecast tile (loaded after the page: the first one per ledger version
     scores every open invoice)."""
-    filters = queries.Filters(segment=segment, owner=owner, country=country)
+    filters = queries.Filters(segment=segment, owner=owner, country=country,
+                              risk_class=risk_class or None)  # fmt: skip
     data = queries.dashboard(url, as_of, principal, filters)
     forecast = None
     if data["currency"]:

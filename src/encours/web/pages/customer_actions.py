@@ -11,6 +11,8 @@ a redirect to the customer page, or the refreshed worklist when posted from it.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 from urllib.parse import quote
@@ -135,6 +137,8 @@ def customer_section(
             .order_by(coll.HOLDS.c.id.desc())
         ).mappings().all()  # fmt: skip
         pending_limit = _pending_limit(conn, c["id"])
+        statement = _latest_statement(conn, as_of, c["id"])
+    scorecard = _scorecard_lines(url, as_of, c["id"])
     current = [a for a in assessments if a["as_of"] <= as_of]
     latest = current[-1] if current else None
     preds = wl.predictions(url, as_of)
@@ -154,8 +158,79 @@ def customer_section(
         "outcomes": CALL_OUTCOMES, "limit_text": "" if c["credit_limit_minor"] is None
         else str(from_minor(c["credit_limit_minor"], c["currency"])),
         "tomorrow": as_of + dt.timedelta(days=7),
+        "scorecard": scorecard, "statement": statement,
     }  # fmt: skip
     return render(request, "_customer_collections.html", ctx)
+
+
+def _latest_statement(conn, as_of: dt.date, customer_id: int):  # noqa: ANN001, ANN202
+    """The ratios and failure scores of the customer's latest statement available on the day
+    (`risk.statements.evaluate`), or None."""
+    from encours.risk.statements import evaluate, latest_statements
+
+    frame = latest_statements(conn, as_of, customer_id)
+    return evaluate(frame.row(0, named=True)) if frame.height else None
+
+
+# the payment-behaviour scorecard of every customer (`risk.behaviour`, computed for all at
+# once: seconds at 1M invoices), cached per day and ledger version (every action is audited:
+# a new version). After a change, the previous scorecard of the same day is served while a
+# background thread computes the new one, so an action never waits for the whole portfolio.
+_SCORED: OrderedDict[tuple, pl.DataFrame] = OrderedDict()
+_SCORED_LOCK = threading.Lock()
+_SCORED_SIZE = 4
+_REFRESHING: set[tuple] = set()
+
+
+def _compute_scored(url: str | None, as_of: dt.date, key: tuple) -> pl.DataFrame:
+    from encours.risk.behaviour import behaviour_features, score_features
+
+    with unit_of_work(url) as conn:
+        scored = score_features(behaviour_features(conn, as_of)).sort("customer_id")
+    with _SCORED_LOCK:
+        _SCORED[key] = scored
+        while len(_SCORED) > _SCORED_SIZE:
+            _SCORED.popitem(last=False)
+    return scored
+
+
+def _refresh(url: str | None, as_of: dt.date, key: tuple) -> None:
+    try:
+        _compute_scored(url, as_of, key)
+    finally:
+        with _SCORED_LOCK:
+            _REFRESHING.discard(key)
+
+
+def _scored(url: str | None, as_of: dt.date) -> pl.DataFrame:
+    with unit_of_work(url) as conn:
+        key = (url, as_of, queries.ledger_version(conn))
+    with _SCORED_LOCK:
+        if key in _SCORED:
+            _SCORED.move_to_end(key)
+            return _SCORED[key]
+        stale = next((v for k, v in reversed(_SCORED.items()) if k[:2] == key[:2]), None)
+        if stale is not None and key not in _REFRESHING:
+            _REFRESHING.add(key)
+            threading.Thread(target=_refresh, args=(url, as_of, key), daemon=True).start()
+    if stale is not None:
+        return stale
+    return _compute_scored(url, as_of, key)
+
+
+def _scorecard_lines(url: str | None, as_of: dt.date, customer_id: int) -> dict | None:
+    """The customer's scorecard lines (`risk.behaviour.explain`) and total, or None without
+    payment history on the day."""
+    from encours.risk.behaviour import DEFAULT_SCORECARD, explain
+
+    row = _scored(url, as_of).filter(pl.col("customer_id") == customer_id)
+    if not row.height:
+        return None
+    card = row.row(0, named=True)
+    if not card["has_history"]:
+        return None
+    return {"lines": explain(card), "points": card["behaviour_points"],
+            "max_points": DEFAULT_SCORECARD.max_points}  # fmt: skip
 
 
 def _pending_limit(conn, customer_id: int) -> dict | None:  # noqa: ANN001

@@ -173,16 +173,19 @@ def customers(
     segment: Text = None,
     owner: Text = None,
     country: Text = None,
+    risk_class: RiskClass = None,
     page: PageNo = 1,
 ) -> HTMLResponse:
-    filters = queries.Filters(segment=segment, owner=owner, country=country, q=q)
+    filters = queries.Filters(segment=segment, owner=owner, country=country, q=q,
+                              risk_class=risk_class or None)  # fmt: skip
     frame, total = queries.customer_list(url, as_of, principal, filters, page=page, per_page=50)
     params = {k: v for k, v in (("q", q), ("segment", segment), ("owner", owner),
-                                ("country", country)) if v}  # fmt: skip
+                                ("country", country), ("class", risk_class)) if v}  # fmt: skip
     ctx = {
         "rows": frame.to_dicts(), "total": total, "page": page, "pages": max(1, -(-total // 50)),
         "filters": filters, "as_of": as_of, "query": urlencode(params),
         "options": queries.filter_options(queries.portfolio_data(url, as_of), principal),
+        "risk_classes": queries.RISK_CLASSES,
     }  # fmt: skip
     template = "_customers_table.html" if _partial(request, "customer-table") else "customers.html"
     return render(request, template, ctx)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import sys
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 EXIT_OK = 0
 EXIT_INVALID_INPUT = 1
@@ -49,3 +51,27 @@ def fail_input(message: str) -> NoReturn:
 
 def print_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def cli_actor() -> str:
+    """Who acts, for the audit log: `cli:<user name>` (`cli` where there is none)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name in some containers
+        return "cli"
+
+
+def parse_day(value: str, option: str) -> dt.date:
+    """A date option (YYYY-MM-DD); a bad one is invalid input (exit 1)."""
+    from encours.i18n import _
+
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except (ValueError, AttributeError):
+        fail_input(
+            escape(
+                _("{option}: {value!r} is not a date (expected YYYY-MM-DD)").format(
+                    option=option, value=value
+                )
+            )
+        )

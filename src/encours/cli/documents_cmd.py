@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
 from encours.cli import context
-from encours.cli.context import console, parse_as_of, print_json, state
+from encours.cli.context import cli_actor, console, parse_as_of, print_json, state
 from encours.company import require_company
 from encours.i18n import N_, _, current_language
+
+if TYPE_CHECKING:
+    from encours.collections.outbox import SendReport
 
 outbox_app = typer.Typer(help=N_("Deliver approved communications."), no_args_is_help=True)
 legal_app = typer.Typer(help=N_("Files for legal action and third parties."), no_args_is_help=True)
@@ -43,13 +45,6 @@ def _fail_input(message: str) -> NoReturn:
     context.fail_input(escape(message))
 
 
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
-
-
 def _language(lang: str | None) -> str:
     if lang is not None and lang not in ("fr", "en"):
         context.fail_usage(_("--lang: {value!r} is not fr or en").format(value=lang))
@@ -66,23 +61,9 @@ def _customer_id(conn, code: str) -> int:  # noqa: ANN001
         _fail_input(_("Unknown customer {code!r}").format(code=code))
 
 
-LANG_OPTION = typer.Option(None, "--lang", help=N_("Language of the document: fr or en."))
-
-
-@outbox_app.command(
-    "send",
-    help=N_("Send approved emails (SMTP), print letters into one PDF batch, queue phone calls."),
-)
-def outbox_send(
-    as_of: str | None = typer.Option(None, "--as-of", help=N_("Day of the run (default today).")),
-    out: Path = typer.Option(Path("."), "--out", help=N_("Directory of the letter batch PDF.")),
-    limit: int | None = typer.Option(None, "--limit", help=N_("At most N per channel.")),
-    as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
-) -> None:
-    require_company()  # real customers: refuse without the company settings
-    from encours.collections.outbox import send_pending
-
-    report = send_pending(state.db_url, parse_as_of(as_of), out, limit=limit, actor=_actor())
+def print_send_report(report: SendReport, as_json: bool) -> None:
+    """What a send delivered (`outbox send`, `dunning send`); exit 1 when a message failed
+    permanently."""
     if as_json:
         print_json(report.as_dict())
     else:
@@ -102,10 +83,32 @@ def outbox_send(
         else:
             console.print(_("Letters: {count}").format(count=report.letters))
         console.print(_("Phone calls: {count}").format(count=report.calls))
+        for note in report.notes:
+            console.print(escape(note))
         for failure in report.failed:
             console.print(f"[red]{failure['id']} {escape(str(failure['error']))}[/red]")
     if report.failed:
         raise typer.Exit(context.EXIT_INVALID_INPUT)
+
+
+LANG_OPTION = typer.Option(None, "--lang", help=N_("Language of the document: fr or en."))
+
+
+@outbox_app.command(
+    "send",
+    help=N_("Send approved emails (SMTP), print letters into one PDF batch, queue phone calls."),
+)
+def outbox_send(
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("Day of the run (default today).")),
+    out: Path = typer.Option(Path("."), "--out", help=N_("Directory of the letter batch PDF.")),
+    limit: int | None = typer.Option(None, "--limit", help=N_("At most N per channel.")),
+    as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
+) -> None:
+    require_company()  # real customers: refuse without the company settings
+    from encours.collections.outbox import send_pending
+
+    report = send_pending(state.db_url, parse_as_of(as_of), out, limit=limit, actor=cli_actor())
+    print_send_report(report, as_json)
 
 
 def statement_command(
@@ -175,7 +178,7 @@ def notice_create(
             customer_id = _customer_id(conn, customer)
             notice = build_notice(conn, customer_id, parse_as_of(as_of), deadline_days)
             write_atomically(out, notice_pdf(notice, language))
-            communication_id = record_notice(conn, notice, out.resolve(), language, _actor())
+            communication_id = record_notice(conn, notice, out.resolve(), language, cli_actor())
             # An existing communication (e.g. the dunning run's letter) keeps its own PDF.
             document_path = _document_path(conn, communication_id)
     except DocumentError as exc:
@@ -225,7 +228,7 @@ def notice_mark_sent(
 
     try:
         with unit_of_work(state.db_url) as conn:
-            mark_notice_sent(conn, communication_id, tracking, _actor())
+            mark_notice_sent(conn, communication_id, tracking, cli_actor())
     except DocumentError as exc:
         _fail_input(str(exc))
     console.print(_("Communication {id} marked sent ({tracking})").format(
@@ -330,7 +333,7 @@ def charges_invoice(
     try:
         with unit_of_work(state.db_url) as conn:
             invoice = charge_invoice(conn, _customer_id(conn, customer), parse_as_of(as_of),
-                                     actor=_actor(), language=_language(lang))  # fmt: skip
+                                     actor=cli_actor(), language=_language(lang))  # fmt: skip
             write_atomically(out, invoice.pdf)
     except DocumentError as exc:
         _fail_input(str(exc))
@@ -365,7 +368,7 @@ def charges_waive(
 
     try:
         with unit_of_work(state.db_url) as conn:
-            record = waive_penalties(conn, _customer_id(conn, customer), reason, _actor(),
+            record = waive_penalties(conn, _customer_id(conn, customer), reason, cli_actor(),
                                      parse_as_of(as_of))  # fmt: skip
     except DocumentError as exc:
         _fail_input(str(exc))

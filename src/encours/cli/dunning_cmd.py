@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import getpass
 from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn
@@ -13,7 +11,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from encours.cli import context
-from encours.cli.context import console, err_console, parse_as_of, print_json, state
+from encours.cli.context import (
+    cli_actor,
+    console,
+    err_console,
+    parse_as_of,
+    parse_day,
+    print_json,
+    state,
+)
 from encours.company import require_company
 from encours.i18n import N_, _
 from encours.money import from_minor
@@ -28,24 +34,6 @@ dunning_app.add_typer(policy_app, name="policy")
 
 def fail_input(message: str) -> NoReturn:
     context.fail_input(escape(message))
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
-
-
-def _date(value: str, option: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value.strip())
-    except (ValueError, AttributeError):
-        fail_input(
-            _("{option}: {value!r} is not a date (expected YYYY-MM-DD)").format(
-                option=option, value=value
-            )
-        )
 
 
 def _money(minor: int | None, currency: str) -> str:
@@ -102,7 +90,7 @@ def run_cmd(
     day = parse_as_of(as_of)
     renderer = Renderer(template_dir)
     with _uow() as conn:
-        result = run_dunning(conn, day, dry_run=dry_run, actor=_actor(), renderer=renderer,
+        result = run_dunning(conn, day, dry_run=dry_run, actor=cli_actor(), renderer=renderer,
                              deadline_days=deadline_days)  # fmt: skip
     if as_json:
         print_json({
@@ -172,35 +160,12 @@ def send_cmd(
     as_json: bool = typer.Option(False, "--json", help=N_("JSON output.")),
 ) -> None:
     require_company()  # real customers: refuse without the company settings
+    from encours.cli.documents_cmd import print_send_report
     from encours.collections.outbox import send_pending
 
     report = send_pending(state.db_url, parse_as_of(as_of), out_dir, limit=limit,
-                          actor=_actor())  # fmt: skip
-    if as_json:
-        print_json(report.as_dict())
-    else:
-        console.print(
-            _("Emails sent: {sent}, to retry: {retry}, failed: {failed}").format(
-                sent=report.emails_sent,
-                retry=report.emails_retried_later,
-                failed=report.emails_failed,
-            )  # fmt: skip
-        )
-        if report.letter_batch:
-            console.print(
-                _("Letters: {count} ({batch})").format(
-                    count=report.letters, batch=escape(report.letter_batch)
-                )
-            )
-        else:
-            console.print(_("Letters: {count}").format(count=report.letters))
-        console.print(_("Phone calls: {count}").format(count=report.calls))
-        for note in report.notes:
-            console.print(escape(note))
-        for failure in report.failed:
-            console.print(f"[red]{failure['id']} {escape(str(failure['error']))}[/red]")
-    if report.failed:
-        raise typer.Exit(context.EXIT_INVALID_INPUT)
+                          actor=cli_actor())  # fmt: skip
+    print_send_report(report, as_json)
 
 
 # --- actions ----------------------------------------------------------------------------
@@ -221,13 +186,13 @@ def promise_cmd(
 ) -> None:
     from encours.collections.actions import record_promise
 
-    promised = _date(date, "--date")
+    promised = parse_day(date, "--date")
     try:
         Decimal(amount.replace(",", "."))
     except ArithmeticError:
         fail_input(_("invalid amount {amount!r}").format(amount=amount))
     promise_id = _action(record_promise, customer, promised, amount, parse_as_of(as_of),
-                         _actor(), grace_days=grace, note=note)  # fmt: skip
+                         cli_actor(), grace_days=grace, note=note)  # fmt: skip
     console.print(_("Promise {id} recorded").format(id=promise_id))
 
 
@@ -244,10 +209,10 @@ def dispute_cmd(
 
     day = parse_as_of(as_of)
     if resolve:
-        _action(resolve_dispute, invoice, reason, day, _actor())
+        _action(resolve_dispute, invoice, reason, day, cli_actor())
         console.print(_("Dispute on invoice {number} resolved").format(number=invoice))
     else:
-        _action(open_dispute, invoice, reason, day, _actor())
+        _action(open_dispute, invoice, reason, day, cli_actor())
         console.print(_("Invoice {number} disputed").format(number=invoice))
 
 
@@ -260,7 +225,9 @@ def hold_cmd(
 ) -> None:
     from encours.collections.actions import add_hold
 
-    _action(add_hold, customer, reason, _date(until, "--until"), parse_as_of(as_of), _actor())
+    _action(
+        add_hold, customer, reason, parse_day(until, "--until"), parse_as_of(as_of), cli_actor()
+    )
     console.print(_("Customer {code} on hold until {date}").format(code=customer, date=until))
 
 
@@ -277,7 +244,7 @@ def call_cmd(
 ) -> None:
     from encours.collections.actions import record_call
 
-    closed = _action(record_call, customer, outcome, parse_as_of(as_of), _actor(), note)
+    closed = _action(record_call, customer, outcome, parse_as_of(as_of), cli_actor(), note)
     console.print(_("Call recorded ({count} tasks closed)").format(count=len(closed)))
 
 
@@ -297,8 +264,10 @@ def plan_cmd(
         day, sep, amount = value.partition(":")
         if not sep:
             fail_input(_("--instalment: {value!r} is not DATE:AMOUNT").format(value=value))
-        rows.append((_date(day, "--instalment"), amount))
-    plan_id = _action(create_plan, customer, rows, parse_as_of(as_of), _actor(), grace_days=grace)
+        rows.append((parse_day(day, "--instalment"), amount))
+    plan_id = _action(
+        create_plan, customer, rows, parse_as_of(as_of), cli_actor(), grace_days=grace
+    )
     console.print(_("Payment plan {id} recorded").format(id=plan_id))
 
 
@@ -315,7 +284,7 @@ def approve_cmd(
 
     if (customer is None) == (not all_):
         context.fail_usage(_("give either --customer or --all"))
-    ids = _action(approve, role, _actor(), parse_as_of(as_of), customer)
+    ids = _action(approve, role, cli_actor(), parse_as_of(as_of), customer)
     console.print(_("{count} communications approved").format(count=len(ids)))
 
 
@@ -461,7 +430,7 @@ def policy_assign(
             from encours.collections.actions import customer_by_code
 
             customer_by_code(conn, key)
-        policies.assign(conn, scope, key, None if remove else policy, _actor())
+        policies.assign(conn, scope, key, None if remove else policy, cli_actor())
 
     _action(do)
     console.print(_("{scope} {key}: policy {policy}").format(
@@ -522,7 +491,7 @@ def policy_level(
                 changes["approval_role"] = None if approval == "none" else approval
             levels.append(dataclasses.replace(base, **changes))
         levels.sort(key=lambda lv: lv.days)
-        policies.save_policy(conn, dataclasses.replace(current, levels=tuple(levels)), _actor())
+        policies.save_policy(conn, dataclasses.replace(current, levels=tuple(levels)), cli_actor())
 
     _action(do)
     console.print(_("Policy {code} saved").format(code=policy))

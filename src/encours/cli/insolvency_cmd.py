@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import getpass
 from typing import Any, NoReturn
 
 import typer
 from rich.markup import escape
 
 from encours.cli import context
-from encours.cli.context import console, print_json, state
+from encours.cli.context import cli_actor, console, parse_day, print_json, state
 from encours.i18n import N_, _
 
 insolvency_app = typer.Typer(
@@ -24,24 +22,6 @@ insolvency_app = typer.Typer(
 
 def _fail_input(message: str) -> NoReturn:
     context.fail_input(escape(message))
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
-
-
-def _date(value: str, option: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value.strip())
-    except (ValueError, AttributeError):
-        _fail_input(
-            _("{option}: {value!r} is not a date (expected YYYY-MM-DD)").format(
-                option=option, value=value
-            )
-        )
 
 
 def _run(fn, *args: Any) -> dict[str, Any]:  # noqa: ANN001
@@ -72,7 +52,7 @@ def declare_cmd(
 ) -> None:
     from encours.risk.insolvency import declare_insolvency
 
-    result = _run(declare_insolvency, customer, _date(date, "--date"), kind, _actor())
+    result = _run(declare_insolvency, customer, parse_day(date, "--date"), kind, cli_actor())
     if as_json:
         print_json(result)
         return
@@ -96,7 +76,7 @@ def end_cmd(
 ) -> None:
     from encours.risk.insolvency import end_insolvency
 
-    result = _run(end_insolvency, customer, _date(date, "--date"), _actor())
+    result = _run(end_insolvency, customer, parse_day(date, "--date"), cli_actor())
     if as_json:
         print_json(result)
         return

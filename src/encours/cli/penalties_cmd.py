@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 from decimal import Decimal, InvalidOperation
 from typing import NoReturn
 
@@ -12,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from encours.cli import context
-from encours.cli.context import console, err_console, print_json, state
+from encours.cli.context import cli_actor, console, err_console, print_json, state
 from encours.domain.penalties import (
     ECB,
     LEGAL_CONSUMER,
@@ -51,13 +50,6 @@ def fail_input(message: str) -> NoReturn:
 def fail_usage(message: str) -> NoReturn:
     """Exit 2 (usage)."""
     context.fail_usage(escape(message))
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name in some containers
-        return "cli"
 
 
 def _parse_date(value: str, option: str) -> dt.date:
@@ -245,7 +237,7 @@ def rates_set(
     except RateInputError as exc:
         fail_input(_("{option}: {error}").format(option="RATE", error=exc))
     with unit_of_work(state.db_url) as conn:
-        row = set_rate(conn, table_kind, day, value, _actor(), note=note)
+        row = set_rate(conn, table_kind, day, value, cli_actor(), note=note)
     if as_json:
         print_json(row.as_strings())
     else:

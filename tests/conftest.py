@@ -58,3 +58,21 @@ def _english_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     """Messages in English unless a test asks for French; never the developer's locale."""
     monkeypatch.setenv("ENCOURS_LANG", "en")
     monkeypatch.delenv("ENCOURS_DB", raising=False)
+
+
+# A configured company, as in production: `encours dunning send`, `outbox send` and
+# `legal file` refuse to work without ENCOURS_COMPANY_NAME, ENCOURS_IBAN and
+# ENCOURS_COMPANY_SIREN (encours.company.require_company). The values are those the
+# documents showed by default, so that the tests of document contents keep their
+# expectations; tests of the unconfigured case remove them (monkeypatch.delenv).
+TEST_COMPANY = {
+    "ENCOURS_COMPANY_NAME": "Votre Société SAS",
+    "ENCOURS_IBAN": "FR7630006000011234567890189",
+    "ENCOURS_COMPANY_SIREN": "123456782",
+}
+
+
+@pytest.fixture
+def company_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in TEST_COMPANY.items():
+        monkeypatch.setenv(name, value)

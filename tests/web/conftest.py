@@ -32,12 +32,16 @@ os.environ.setdefault("ENCOURS_SECRET_KEY", "test-secret-key-not-for-production"
 
 @pytest.fixture(scope="session")
 def web_db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("web")
+    yield from portfolio_database(tmp_path_factory.mktemp("web"), "tw")
+
+
+def portfolio_database(tmp: Path, prefix: str) -> Iterator[str]:
+    """The generated portfolio and users, in a fresh SQLite file or PostgreSQL database
+    (dropped at the end) named `<prefix>_<random>`."""
     if not PG_ADMIN_URL.startswith("postgresql"):
-        url = f"sqlite:///{tmp / 'encours.db'}"
-        yield from _populated(url, tmp)
+        yield from _populated(f"sqlite:///{tmp / 'encours.db'}", tmp)
         return
-    name = "tw_" + uuid.uuid4().hex[:12]
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {name}"))

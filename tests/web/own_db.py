@@ -1,35 +1,14 @@
-"""Helpers for web tests that need a portfolio of their own (they change data that the
-session's portfolio must keep): the same generated portfolio and users as conftest, in a
-fresh SQLite file or PostgreSQL database; a real SMTP server on loopback."""
+"""Helpers for web tests that send mail: a real SMTP server on loopback. (A portfolio of
+their own, for tests that change data: `conftest.portfolio_database`.)"""
 
 from __future__ import annotations
 
 import socket
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import create_engine, text
-
-from conftest import PG_ADMIN_URL, _populated
-
-
-def own_portfolio(tmp: Path, prefix: str) -> Iterator[str]:
-    if not PG_ADMIN_URL.startswith("postgresql"):
-        yield from _populated(f"sqlite:///{tmp / 'encours.db'}", tmp)
-        return
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield from _populated(f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}", tmp)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
 
 
 class Inbox:

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from own_db import Inbox, own_portfolio, smtp_environment
+from own_db import Inbox, smtp_environment
 
-from conftest import AS_OF, SALES_OWNER
+from conftest import AS_OF, SALES_OWNER, portfolio_database
 from encours.store.db import unit_of_work
 from encours.web.accounts import create_token
 from encours.web.app import create_app
@@ -21,7 +21,7 @@ from encours.web.roles import ROLES
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, TestClient]]:
     """A client per role (bearer token) on a portfolio of its own."""
-    for url in own_portfolio(tmp_path_factory.mktemp("paging"), "tp"):
+    for url in portfolio_database(tmp_path_factory.mktemp("paging"), "tp"):
         with unit_of_work(url) as conn:
             tokens = {role: create_token(conn, f"p_{role}", role, actor="test",
                                          owner_name=SALES_OWNER if role == "sales" else None)

@@ -9,23 +9,14 @@ import pytest
 from test_browser import ARTIFACTS, CHROMIUM
 from test_browser import browser as browser_fixture
 from test_browser import server as server_fixture
+from test_browser_collections import _login
 
-from conftest import AS_OF, PASSWORD
+from conftest import AS_OF
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent")
 DAY = AS_OF.isoformat()
 browser = browser_fixture  # the module-scoped fixtures of test_browser, for this module
 server = server_fixture
-
-
-def _login(browser, server: str, user: str):  # noqa: ANN001, ANN202
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.goto(f"{server}/portfolio?as_of={DAY}&lang=en")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector("#kpi-outstanding")
-    return page
 
 
 def test_limit_change_is_a_request_approved_by_another_manager(browser, server) -> None:  # noqa: ANN001

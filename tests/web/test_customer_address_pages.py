@@ -3,22 +3,15 @@ shows it next to the contacts (TestClient), and a real Chromium fills the form."
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
+from test_browser import ARGS, CHROMIUM
+from test_browser import server as server_fixture
 
 from conftest import AS_OF, PASSWORD, csrf_of
 from encours.store.db import unit_of_work
 from encours.store.schema import Customer
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 DAY = {"as_of": AS_OF.isoformat()}
 
 
@@ -84,27 +77,7 @@ def test_generated_customer_address_in_page_and_api(clients, web_db_url) -> None
 # -- Chromium ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(app) -> Iterator[str]:  # noqa: ANN001
-    import uvicorn
-
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+server = server_fixture  # the module-scoped live server of test_browser, for this module
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent")

@@ -13,10 +13,9 @@ from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
-from own_db import own_portfolio
 from sqlalchemy import select
 
-from conftest import AS_OF, login
+from conftest import AS_OF, login, portfolio_database
 from encours.risk.behaviour import behaviour_features, explain, score_features
 from encours.risk.statements import customer_statements, save_statement
 from encours.store.db import unit_of_work
@@ -38,7 +37,7 @@ STATEMENT = {  # inventories and the Conan-Holder lines unknown
 @pytest.fixture(scope="module")
 def own_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A portfolio of its own: its statements and assessments would change other tests."""
-    yield from own_portfolio(tmp_path_factory.mktemp("scores"), "ts")
+    yield from portfolio_database(tmp_path_factory.mktemp("scores"), "ts")
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from own_db import own_portfolio
 from sqlalchemy import func, select
 
-from conftest import AS_OF, login
+from conftest import AS_OF, login, portfolio_database
 from encours.store.db import unit_of_work
 from encours.store.risk_schema import RiskAssessment
 from encours.store.schema import Customer
@@ -29,7 +28,7 @@ ASSESSMENTS = RiskAssessment.__table__
 @pytest.fixture(scope="module")
 def class_db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A portfolio of its own (its assessments would change the other tests' class tiles)."""
-    yield from own_portfolio(tmp_path_factory.mktemp("classes"), "tc")
+    yield from portfolio_database(tmp_path_factory.mktemp("classes"), "tc")
 
 
 def _assess(url: str, classes: dict[str, str], day: dt.date) -> None:

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from own_db import Inbox, own_portfolio, smtp_environment
+from own_db import Inbox, smtp_environment
 from schemathesis.checks import positive_data_acceptance
 
+from conftest import portfolio_database
 from encours.store.db import unit_of_work
 from encours.web.accounts import create_token
 from encours.web.app import create_app
@@ -54,7 +55,7 @@ def test_api_matches_its_schema(api_schema, tokens) -> None:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def post_db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from own_portfolio(tmp_path_factory.mktemp("schemathesis"), "ts")
+    yield from portfolio_database(tmp_path_factory.mktemp("schemathesis"), "ts")
 
 
 @pytest.fixture(scope="module")

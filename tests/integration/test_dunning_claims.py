@@ -5,7 +5,6 @@ insolvency proceedings left out, the formal notice's legal mentions and deadline
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 from decimal import Decimal
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
+from test_dunning_run import AS_OF, due, write_csv
 from typer.testing import CliRunner
 
 from encours.cli.app import app
@@ -27,21 +27,7 @@ from encours.store.outbox_schema import Communication
 from encours.store.rates import load_rate_table, shipped_rates
 from encours.store.schema import Customer
 
-AS_OF = dt.date(2025, 3, 31)
 runner = CliRunner()
-
-
-def due(rel_days: int) -> str:
-    return (AS_OF - dt.timedelta(days=rel_days)).isoformat()
-
-
-def write_csv(path: Path, rows: list[dict]) -> Path:
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def customer(code: str, lang: str = "fr", email: str | None = None) -> dict:

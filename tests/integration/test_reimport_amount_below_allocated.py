@@ -7,20 +7,14 @@ import datetime as dt
 
 import polars as pl
 from sqlalchemy import select
+from test_load import frame
 
-from encours.imports.canonical import DOCUMENT_SCHEMA, PAYMENT_SCHEMA, CanonicalBatch, conform
+from encours.imports.canonical import DOCUMENT_SCHEMA, PAYMENT_SCHEMA, CanonicalBatch
 from encours.imports.load import ImportRejected, load_batch
 from encours.store.db import unit_of_work
 from encours.store.schema import Document
 
 D = dt.date
-
-
-def frame(rows: list[dict], schema: dict) -> pl.DataFrame:
-    rows = [{"_line": i + 2, **r} for i, r in enumerate(rows)]
-    keys = {k for r in rows for k in r}
-    return conform(pl.DataFrame(rows, schema={k: v for k, v in schema.items() if k in keys}),
-                   schema)  # fmt: skip
 
 
 def inv(number: str, amount_minor: int, **extra: object) -> dict:

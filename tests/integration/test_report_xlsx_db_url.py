@@ -6,23 +6,16 @@ import datetime as dt
 from pathlib import Path
 
 import openpyxl
-import polars as pl
+from test_load import frame
 from typer.testing import CliRunner
 
 from encours.cli.app import app
 from encours.cli.db_cmd import display_url
-from encours.imports.canonical import DOCUMENT_SCHEMA, PAYMENT_SCHEMA, CanonicalBatch, conform
+from encours.imports.canonical import DOCUMENT_SCHEMA, PAYMENT_SCHEMA, CanonicalBatch
 from encours.imports.load import load_batch
 from encours.store.db import unit_of_work
 
 D = dt.date
-
-
-def frame(rows: list[dict], schema: dict) -> pl.DataFrame:
-    rows = [{"_line": i + 2, **r} for i, r in enumerate(rows)]
-    keys = {k for r in rows for k in r}
-    return conform(pl.DataFrame(rows, schema={k: v for k, v in schema.items() if k in keys}),
-                   schema)  # fmt: skip
 
 
 def _ledger(url: str) -> None:

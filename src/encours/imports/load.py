@@ -144,6 +144,7 @@ class _Loader:
         # writes (the batch runs in one transaction): the documents (document_ids) and the
         # amounts allocated per invoice / payment / credit note (allocated).
         self._documents: pl.DataFrame | None = None
+        self._existing: pl.DataFrame | None = None  # read by check_amounts_covered
         self._allocated: dict[str, pl.DataFrame] = {}
         self.progress = progress
         self.total = batch_rows(batch)
@@ -389,23 +390,38 @@ class _Loader:
         """Re-imported documents may not fall below what is already applied to them: an
         invoice below what payments and credit notes cover (its own settlement excepted, it
         follows the new amount), a credit note below what it already settles. Set-based:
-        the incoming rows joined with the allocation sums of the stored documents."""
-        covered = query_frame(
-            self.conn,
-            "SELECT d.number AS number, SUM(a.amount_minor) AS covered FROM documents d "
-            "JOIN allocations a ON a.invoice_id = d.id LEFT JOIN payments p "
-            "ON p.id = a.payment_id WHERE d.kind = 'invoice' AND (p.reference IS NULL "
-            f"OR p.reference NOT LIKE '{SETTLEMENT_PREFIX}%') GROUP BY d.number "
-            "UNION ALL "
-            "SELECT d.number AS number, SUM(a.amount_minor) AS covered FROM documents d "
-            "JOIN allocations a ON a.credit_note_id = d.id "
-            "WHERE d.kind = 'credit_note' GROUP BY d.number",
-            {"number": pl.String(), "covered": pl.Int64()},
-        )
-        if covered.height == 0:
+        only the stored documents whose amount goes down are looked at (usually none), their
+        allocation sums read for them alone. The stored documents read here are those
+        `write_documents` compares with (read once)."""
+        self._existing = existing = self.existing_documents()
+        lowered = (
+            frame.select("invoice_number", "amount_minor")
+            .join(existing.select("number", "id", "amount_minor"), left_on="invoice_number",
+                  right_on="number", suffix="_db")
+            .filter(pl.col("amount_minor") < pl.col("amount_minor_db"))
+        )  # fmt: skip
+        if lowered.height == 0:
             return frame
+        parts = []
+        ids = lowered["id"].to_list()
+        for start in range(0, len(ids), 5000):
+            chunk = ", ".join(str(int(i)) for i in ids[start : start + 5000])
+            parts.append(query_frame(
+                self.conn,
+                "SELECT d.number AS number, SUM(a.amount_minor) AS covered FROM documents d "
+                "JOIN allocations a ON a.invoice_id = d.id LEFT JOIN payments p "
+                f"ON p.id = a.payment_id WHERE d.kind = 'invoice' AND d.id IN ({chunk}) "
+                f"AND (p.reference IS NULL OR p.reference NOT LIKE '{SETTLEMENT_PREFIX}%') "
+                "GROUP BY d.number "
+                "UNION ALL "
+                "SELECT d.number AS number, SUM(a.amount_minor) AS covered FROM documents d "
+                "JOIN allocations a ON a.credit_note_id = d.id "
+                f"WHERE d.kind = 'credit_note' AND d.id IN ({chunk}) GROUP BY d.number",
+                {"number": pl.String(), "covered": pl.Int64()},
+            ))  # fmt: skip
+        covered = pl.concat(parts)
         rows = frame.join(
-            covered.rename({"number": "invoice_number"}), on="invoice_number", how="left"
+            covered.rename({"number": "invoice_number"}), on="invoice_number", how="inner"
         )
         bad = rows.filter(pl.col("amount_minor") < pl.col("covered"))
         for row in bad.iter_rows(named=True):
@@ -434,7 +450,8 @@ class _Loader:
             "kind", "issue_date", "due_date", "amount_minor", "currency", "disputed",
             "reference", "channel",
         )  # fmt: skip
-        existing = self.existing_documents()
+        existing = self._existing if self._existing is not None else self.existing_documents()
+        self._existing = None
         joined = incoming.join(existing, on="number", how="left", suffix="_db")
         new = joined.filter(pl.col("id").is_null())
         old = joined.filter(pl.col("id").is_not_null())

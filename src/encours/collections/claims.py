@@ -36,12 +36,15 @@ def is_charge_invoice(number: pl.Expr | None = None) -> pl.Expr:
     return column.str.starts_with(CHARGE_PREFIX).fill_null(False)
 
 
-def settled_claims(conn: Connection) -> pl.DataFrame:
+def settled_claims(conn: Connection, customer_code: str | None = None) -> pl.DataFrame:
     """Per (customer_code, number): the penalties and indemnity (minor units) already
-    invoiced or waived, summed over every record (one query, whole portfolio)."""
+    invoiced or waived, summed over every record (one query: the whole portfolio, or the
+    customer `customer_code`)."""
     query = select(AUDIT.c.entity_key, AUDIT.c.after).where(
         AUDIT.c.entity == "customer", AUDIT.c.action.in_(SETTLED_ACTIONS)
     )
+    if customer_code is not None:
+        query = query.where(AUDIT.c.entity_key == customer_code)
     rows = [
         (code, number, int(amounts.get("penalties") or 0), int(amounts.get("indemnity") or 0))
         for code, after in conn.execute(query)

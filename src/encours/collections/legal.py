@@ -99,19 +99,12 @@ class PenaltyLine:
 
 def _settled(conn: Connection, customer: CustomerInfo) -> dict[str, tuple[int, int]]:
     """Per invoice number: (penalties, indemnity) minor units already invoiced or waived."""
-    rows = conn.execute(
-        select(AUDIT.c.after).where(
-            AUDIT.c.entity == "customer",
-            AUDIT.c.entity_key == customer.code,
-            AUDIT.c.action.in_(SETTLED_ACTIONS),
-        )
-    ).scalars()
-    settled: dict[str, tuple[int, int]] = {}
-    for after in rows:
-        for number, amounts in ((after or {}).get("lines") or {}).items():
-            pen, ind = settled.get(number, (0, 0))
-            settled[number] = (pen + int(amounts["penalties"]), ind + int(amounts["indemnity"]))
-    return settled
+    from encours.collections.claims import settled_claims  # claims imports this module
+
+    return {
+        number: (penalties, indemnity)
+        for _code, number, penalties, indemnity in settled_claims(conn, customer.code).rows()
+    }
 
 
 def late_invoices(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +33,7 @@ from encours.store.db import unit_of_work
 from encours.store.outbox_schema import TimelineEvent
 from encours.store.schema import AuditEntry, Contact, Customer, Document, Payment
 from encours.web.accounts import Principal
+from encours.web.cache import BuildCache
 from encours.web.roles import OWN_ACCOUNTS_ONLY
 
 CUSTOMERS = Customer.__table__
@@ -179,6 +179,9 @@ def ensure_open_invoices(db_url: str | None, data: PortfolioData) -> pl.DataFram
     return data.open_invoices
 
 
+_open_build_lock = threading.Lock()  # guards PortfolioData.open_build_started
+
+
 def customer_open_invoices(
     db_url: str | None, data: PortfolioData, conn: Connection, customer_id: int
 ) -> pl.DataFrame:
@@ -187,7 +190,7 @@ def customer_open_invoices(
     query while the whole set is read in the background."""
     indexed = data.open_by_customer
     if indexed is None:
-        with _cache_lock:  # not data.lock: the build holds it while it reads
+        with _open_build_lock:  # not data.lock: the build holds it while it reads
             start = not data.open_build_started
             data.open_build_started = True
         if start:
@@ -213,42 +216,28 @@ def customer_index(data: PortfolioData) -> CustomerIndex:
     return index
 
 
-_cache: OrderedDict[tuple, PortfolioData] = OrderedDict()
-_cache_lock = threading.Lock()
-_build_locks: dict[tuple, threading.Lock] = {}
+_cache = BuildCache(CACHE_SIZE)
 
 
 def portfolio_data(db_url: str | None, as_of: dt.date) -> PortfolioData:
     """The positions and KPI aggregates of `as_of`, from the cache when the ledger is unchanged."""
     with unit_of_work(db_url) as conn:
         version = ledger_version(conn)
-    key = (db_url, as_of, version)
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-        build_lock = _build_locks.setdefault(key, threading.Lock())
-    with build_lock:  # one build per key, concurrent requests wait for it
-        with _cache_lock:
-            if key in _cache:
-                return _cache[key]
+
+    def build() -> PortfolioData:
         with unit_of_work(db_url) as conn:
             frame = customer_positions(conn, as_of, BUCKETS, include_zero=True)
             bounds = kpis_mod.period_boundaries(as_of)
             cei_start = as_of - dt.timedelta(days=kpis_mod.DEFAULT_CEI_DAYS)
             aggregates = kpi_queries.kpi_aggregates(conn, as_of, bounds, cei_start)
-        data = PortfolioData(as_of, version, frame, aggregates)
-        with _cache_lock:
-            _cache[key] = data
-            _build_locks.pop(key, None)
-            while len(_cache) > CACHE_SIZE:
-                _cache.popitem(last=False)
+        return PortfolioData(as_of, version, frame, aggregates)
+
+    data: PortfolioData = _cache.get_or_build((db_url, as_of, version), build)
     return data
 
 
 def clear_cache() -> None:
-    with _cache_lock:
-        _cache.clear()
+    _cache.clear()
 
 
 def visible(frame: pl.DataFrame, principal: Principal, filters: Filters) -> pl.DataFrame:

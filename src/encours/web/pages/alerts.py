@@ -15,8 +15,6 @@ filtered with polars.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -40,6 +38,7 @@ from encours.store.frames import query_frame
 from encours.store.schema import AuditEntry, Customer
 from encours.web import charts, queries
 from encours.web.accounts import Principal
+from encours.web.cache import BuildCache
 from encours.web.deps import AsOf, DbUrl, csrf_protect, language, render, require
 from encours.web.formatting import Formatter, gettext_for
 from encours.web.roles import (
@@ -221,33 +220,15 @@ def _monitor_acknowledge() -> Callable[..., Any] | None:
 _RISK_VERSION_SQL = text(
     "SELECT (SELECT MAX(id) FROM risk_assessments), (SELECT MAX(id) FROM payment_models)"
 )
-_tile_cache: OrderedDict[tuple, Any] = OrderedDict()
-_tile_lock = threading.Lock()
-_build_locks: dict[tuple, threading.Lock] = {}
 TILE_CACHE_SIZE = 8
+_tiles = BuildCache(TILE_CACHE_SIZE)
 
 
 def _cached(kind: str, db_url: str | None, as_of: dt.date, build: Callable[[], Any]) -> Any:
     """`build()` once per (kind, database, as-of day, ledger + assessments + models version)."""
     with unit_of_work(db_url) as conn:
         version = queries.ledger_version(conn) + tuple(conn.execute(_RISK_VERSION_SQL).one())
-    key = (kind, db_url, as_of, version)
-    with _tile_lock:
-        if key in _tile_cache:
-            _tile_cache.move_to_end(key)
-            return _tile_cache[key]
-        lock = _build_locks.setdefault(key, threading.Lock())
-    with lock:
-        with _tile_lock:
-            if key in _tile_cache:
-                return _tile_cache[key]
-        value = build()
-        with _tile_lock:
-            _tile_cache[key] = value
-            _build_locks.pop(key, None)
-            while len(_tile_cache) > TILE_CACHE_SIZE:
-                _tile_cache.popitem(last=False)
-    return value
+    return _tiles.get_or_build((kind, db_url, as_of, version), build)
 
 
 def latest_classes(db_url: str | None, as_of: dt.date) -> pl.DataFrame:

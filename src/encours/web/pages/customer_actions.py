@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections import OrderedDict
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 from urllib.parse import quote
@@ -32,6 +31,7 @@ from encours.store.outbox_schema import Communication, CommunicationItem
 from encours.store.schema import Contact
 from encours.web import queries
 from encours.web.accounts import Principal
+from encours.web.cache import BuildCache
 from encours.web.deps import MAX_DAY, MIN_DAY, AsOf, DbUrl, csrf_protect, language, render, require
 from encours.web.formatting import gettext_for
 from encours.web.pages import worklist as wl
@@ -176,46 +176,41 @@ def _latest_statement(conn, as_of: dt.date, customer_id: int):  # noqa: ANN001, 
 # once: seconds at 1M invoices), cached per day and ledger version (every action is audited:
 # a new version). After a change, the previous scorecard of the same day is served while a
 # background thread computes the new one, so an action never waits for the whole portfolio.
-_SCORED: OrderedDict[tuple, pl.DataFrame] = OrderedDict()
-_SCORED_LOCK = threading.Lock()
-_SCORED_SIZE = 4
+_SCORED = BuildCache(4)
 _REFRESHING: set[tuple] = set()
+_REFRESHING_LOCK = threading.Lock()
 
 
-def _compute_scored(url: str | None, as_of: dt.date, key: tuple) -> pl.DataFrame:
+def _compute_scored(url: str | None, as_of: dt.date) -> pl.DataFrame:
     from encours.risk.behaviour import behaviour_features, score_features
 
     with unit_of_work(url) as conn:
-        scored = score_features(behaviour_features(conn, as_of)).sort("customer_id")
-    with _SCORED_LOCK:
-        _SCORED[key] = scored
-        while len(_SCORED) > _SCORED_SIZE:
-            _SCORED.popitem(last=False)
-    return scored
+        return score_features(behaviour_features(conn, as_of)).sort("customer_id")
 
 
 def _refresh(url: str | None, as_of: dt.date, key: tuple) -> None:
     try:
-        _compute_scored(url, as_of, key)
+        _SCORED.get_or_build(key, lambda: _compute_scored(url, as_of))
     finally:
-        with _SCORED_LOCK:
+        with _REFRESHING_LOCK:
             _REFRESHING.discard(key)
 
 
 def _scored(url: str | None, as_of: dt.date) -> pl.DataFrame:
     with unit_of_work(url) as conn:
         key = (url, as_of, queries.ledger_version(conn))
-    with _SCORED_LOCK:
-        if key in _SCORED:
-            _SCORED.move_to_end(key)
-            return _SCORED[key]
-        stale = next((v for k, v in reversed(_SCORED.items()) if k[:2] == key[:2]), None)
-        if stale is not None and key not in _REFRESHING:
+    hit = _SCORED.get(key)
+    if hit is not None:
+        return hit
+    stale = _SCORED.latest(lambda k: k[:2] == key[:2])
+    if stale is None:  # the first view of the day: computed in the request
+        scored: pl.DataFrame = _SCORED.get_or_build(key, lambda: _compute_scored(url, as_of))
+        return scored
+    with _REFRESHING_LOCK:
+        if key not in _REFRESHING:
             _REFRESHING.add(key)
             threading.Thread(target=_refresh, args=(url, as_of, key), daemon=True).start()
-    if stale is not None:
-        return stale
-    return _compute_scored(url, as_of, key)
+    return stale
 
 
 def _scorecard_lines(url: str | None, as_of: dt.date, customer_id: int) -> dict | None:

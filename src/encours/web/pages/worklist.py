@@ -14,8 +14,6 @@ else the level the dunning run of the day would send, else "call".
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -31,6 +29,7 @@ from encours.store.frames import query_frame
 from encours.store.model_schema import PaymentModel
 from encours.web import queries
 from encours.web.accounts import Principal
+from encours.web.cache import BuildCache
 from encours.web.deps import AsOf, DbUrl, csrf_protect, render, require
 from encours.web.roles import ADMIN, CREDIT_MANAGER, OWN_ACCOUNTS_ONLY, OWN_COLLECTIONS_ONLY
 
@@ -78,35 +77,16 @@ def approval_roles(principal: Principal) -> tuple[str, ...]:
 
 # --- caches --------------------------------------------------------------------------------
 
-_caches: dict[str, OrderedDict] = {"pred": OrderedDict(), "plan": OrderedDict()}
-_lock = threading.Lock()
-_building: dict[tuple, threading.Lock] = {}
+_caches = {"pred": BuildCache(CACHE_SIZE), "plan": BuildCache(CACHE_SIZE)}
 
 
 def _cached(kind: str, key: tuple, build: Callable[[], Any]) -> Any:
-    cache = _caches[kind]
-    with _lock:
-        if key in cache:
-            cache.move_to_end(key)
-            return cache[key]
-        build_lock = _building.setdefault((kind, *key), threading.Lock())
-    with build_lock:
-        with _lock:
-            if key in cache:
-                return cache[key]
-        value = build()
-        with _lock:
-            cache[key] = value
-            _building.pop((kind, *key), None)
-            while len(cache) > CACHE_SIZE:
-                cache.popitem(last=False)
-    return value
+    return _caches[kind].get_or_build(key, build)
 
 
 def clear_caches() -> None:
-    with _lock:
-        for cache in _caches.values():
-            cache.clear()
+    for cache in _caches.values():
+        cache.clear()
 
 
 @dataclass(frozen=True)

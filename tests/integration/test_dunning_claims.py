@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from encours.cli.app import app
 from encours.collections.charges import charge_invoice, waive_penalties
 from encours.collections.engine import SKIP_INSOLVENCY, run_dunning
-from encours.collections.templates import format_day
 from encours.domain.penalties import RateTable, compute_penalties
+from encours.locale_format import format_day
 from encours.money import to_minor
 from encours.services.imports import import_file
 from encours.store.db import unit_of_work

@@ -62,3 +62,40 @@ def test_replayed_for_a_past_day(db_url: str, tmp_path: Path) -> None:
     # on 03-15, F3 is not paid yet: March has F2 only
     assert rows[dt.date(2024, 3, 1)]["settled"] == 1
     assert frame["month"][-1] == dt.date(2024, 3, 1)
+
+
+def test_customer_page_reads_it_once_per_ledger_version(db_url: str, tmp_path: Path) -> None:
+    """The customer page keeps a customer's behaviour for the day's ledger version: the
+    same data is not read twice, and a new payment (a new version) is seen at once."""
+    from encours.web import queries
+    from encours.web.accounts import Principal
+
+    _ledger(db_url, tmp_path)
+    admin, day = Principal(name="admin", role="admin"), dt.date(2024, 6, 30)
+    first = queries.customer_detail(db_url, "C1", day, admin)
+    again = queries.customer_detail(db_url, "C1", day, admin)
+    assert first is not None and again is not None
+    assert again["behaviour"] is first["behaviour"]  # kept, not read again
+    june = {r["month"]: r["settled"] for r in first["behaviour"]}[dt.date(2024, 6, 1)]
+    assert june == 0  # F4 half paid
+    path = tmp_path / "more.csv"
+    path.write_text("payment_id,customer_id,date,amount,currency,invoice_number\n"
+                    "P6,C1,2024-06-25,400.00,EUR,F4\n", encoding="utf-8")  # fmt: skip
+    import_file(path, "payments", db_url=db_url)
+    after = queries.customer_detail(db_url, "C1", day, admin)
+    assert after is not None
+    rows = {r["month"]: r for r in after["behaviour"]}
+    assert rows[dt.date(2024, 6, 1)]["settled"] == 1  # F4 settled on 06-25, 25 days late
+    assert rows[dt.date(2024, 6, 1)]["avg_days_late"] == 25.0
+
+
+def test_an_earlier_partial_payment_does_not_settle_it(db_url: str, tmp_path: Path) -> None:
+    cid = _ledger(db_url, tmp_path)
+    path = tmp_path / "split.csv"
+    path.write_text("payment_id,customer_id,date,amount,currency,invoice_number\n"
+                    "P7,C1,2024-06-02,450.00,EUR,F4\n", encoding="utf-8")  # fmt: skip
+    import_file(path, "payments", db_url=db_url)  # P5 (06-20) and P7 (06-02): 950 >= 900
+    with unit_of_work(db_url) as conn:
+        frame = monthly_payment_behaviour(conn, cid, dt.date(2024, 6, 30))
+    june = {r["month"]: r for r in frame.to_dicts()}[dt.date(2024, 6, 1)]
+    assert june["settled"] == 1 and june["avg_days_late"] == 20.0  # settled 06-20

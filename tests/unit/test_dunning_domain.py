@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 import polars as pl
 import pytest
-from babel.numbers import format_currency
-from hypothesis import given
-from hypothesis import strategies as st
 
 from encours.collections.policies import GENTLE, STANDARD
-from encours.collections.templates import format_money
 from encours.domain.dunning import (
     Level,
     Policy,
@@ -204,22 +199,3 @@ def test_plan_followed_instalment_by_instalment() -> None:
     state = plan_status(plan, 100, 3, dt.date(2025, 6, 4))
     assert (state.status, state.instalments) == ("broken", ("paid", "missed"))
     assert plan_status(plan, 200, 3, dt.date(2025, 6, 4)).status == "completed"
-
-
-@given(
-    minor=st.integers(min_value=-(10**13), max_value=10**13),
-    lang=st.sampled_from(["fr", "en"]),
-    currency=st.sampled_from(["EUR", "USD", "GBP", "JPY", "CHF"]),
-)
-def test_fast_money_format_is_babels(minor: int, lang: str, currency: str) -> None:
-    from encours.money import from_minor
-
-    locale = {"fr": "fr_FR", "en": "en_GB"}[lang]
-    expected = format_currency(from_minor(minor, currency), currency, locale=locale)
-    assert format_money(minor, currency, lang) == expected
-
-
-def test_money_format_examples() -> None:
-    assert format_money(123456, "EUR", "fr") == "1\u202f234,56\xa0€"
-    assert format_money(123456, "EUR", "en") == "€1,234.56"
-    assert Decimal("1234.56")  # amounts stay integers in minor units until displayed

@@ -4,8 +4,9 @@ over time").
 
 An invoice is settled on the day its allocations (payments and credit notes) first cover
 its amount; days late = settlement day - due date when positive, else 0. Only what is
-dated on or before `as_of` counts, so a past day can be replayed. One customer's invoices
-and allocations are read (indexed by customer) and the running sums are computed in polars.
+dated on or before `as_of` counts, so a past day can be replayed. The running sums are a
+window in SQL over the customer's allocations (indexed by customer, then by invoice); only
+the settlements of the period come back, grouped by month in polars.
 """
 
 from __future__ import annotations
@@ -18,16 +19,23 @@ from sqlalchemy import Connection
 from encours.analytics.kpis import month_back
 from encours.store.frames import query_frame
 
-_INVOICES = (
-    "SELECT d.id AS invoice_id, d.due_date AS due_date, d.amount_minor AS amount_minor "
-    "FROM documents d WHERE d.customer_id = :cid AND d.kind = 'invoice' "
-    "AND d.issue_date <= :as_of AND d.amount_minor > 0"
-)
-_ALLOCATIONS = (
-    "SELECT a.invoice_id AS invoice_id, a.date AS day, a.amount_minor AS amount_minor "
-    "FROM allocations a JOIN documents d ON d.id = a.invoice_id "
-    "WHERE d.customer_id = :cid AND a.date <= :as_of"
-)
+# Each invoice's settlement day: the first day its allocations' running sum covers its
+# amount (a window over the customer's allocations, through the (invoice_id, date) index);
+# only the invoices settled after `start` come back (a few hundred rows at most a year).
+_SETTLEMENTS = """
+SELECT MIN(r.day) AS settled_on, MIN(r.due_date) AS due_date
+FROM (
+    SELECT a.invoice_id AS invoice_id, a.date AS day, d.due_date AS due_date,
+           d.amount_minor AS amount_minor,
+           SUM(a.amount_minor) OVER (PARTITION BY a.invoice_id ORDER BY a.date) AS covered
+    FROM documents d JOIN allocations a ON a.invoice_id = d.id
+    WHERE d.customer_id = :cid AND d.kind = 'invoice' AND d.issue_date <= :as_of
+      AND d.amount_minor > 0 AND a.date <= :as_of
+) r
+WHERE r.covered >= r.amount_minor
+GROUP BY r.invoice_id
+HAVING MIN(r.day) > :start
+"""
 SCHEMA = {
     "month": pl.Date,
     "settled": pl.Int64,
@@ -51,32 +59,16 @@ def monthly_payment_behaviour(
     """One row per month of the last `months` (oldest first, the month of `as_of` last):
     invoices settled that month, share of them settled late, their average days late
     (nulls for a month without settlement)."""
-    params = {"cid": customer_id, "as_of": as_of}
-    invoices = query_frame(
-        conn,
-        _INVOICES,
-        {"invoice_id": pl.Int64, "due_date": pl.Date, "amount_minor": pl.Int64},
-        params,
-    )
-    allocations = query_frame(
-        conn,
-        _ALLOCATIONS,
-        {"invoice_id": pl.Int64, "day": pl.Date, "amount_minor": pl.Int64},
-        params,
-    )
     start = month_back(as_of, months)
-    settled = (
-        allocations.sort("invoice_id", "day")
-        .with_columns(covered=pl.col("amount_minor").cum_sum().over("invoice_id"))
-        .join(invoices.rename({"amount_minor": "invoice_minor"}), on="invoice_id")
-        .filter(pl.col("covered") >= pl.col("invoice_minor"))
-        .group_by("invoice_id")
-        .agg(pl.col("day").min().alias("settled_on"), pl.col("due_date").first())
-        .filter(pl.col("settled_on") > start)
-        .with_columns(
-            days_late=(pl.col("settled_on") - pl.col("due_date")).dt.total_days().clip(0, None),
-            month=pl.col("settled_on").dt.truncate("1mo"),
-        )
+    settled = query_frame(
+        conn,
+        _SETTLEMENTS,
+        {"settled_on": pl.Date, "due_date": pl.Date},
+        {"cid": customer_id, "as_of": as_of, "start": start},
+        few_rows=True,
+    ).with_columns(
+        days_late=(pl.col("settled_on") - pl.col("due_date")).dt.total_days().clip(0, None),
+        month=pl.col("settled_on").dt.truncate("1mo"),
     )
     per_month = settled.group_by("month").agg(
         settled=pl.len().cast(pl.Int64),

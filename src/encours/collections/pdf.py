@@ -17,11 +17,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from encours.money import from_minor
+from encours import locale_format
 
 DOCUMENTS_DIR = Path(__file__).with_name("documents")
 LANGUAGES = ("fr", "en")
-_BABEL_LOCALES = {"fr": "fr_FR", "en": "en_GB"}
 
 
 class DocumentError(ValueError):
@@ -36,10 +35,13 @@ def check_language(language: str | None) -> str:
 
 def format_money(amount: Decimal | int, currency: str, language: str = "fr") -> str:
     """An amount for print. An `int` is in minor units, a Decimal in major units."""
+    if isinstance(amount, int):
+        return locale_format.format_money(amount, currency, check_language(language))
     from babel.numbers import format_currency
 
-    value = from_minor(amount, currency) if isinstance(amount, int) else amount
-    return format_currency(value, currency, locale=_BABEL_LOCALES[check_language(language)])
+    return format_currency(
+        amount, currency, locale=locale_format.locale_of(check_language(language))
+    )
 
 
 def format_date(day: dt.date | None, language: str = "fr") -> str:

@@ -29,13 +29,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass
-from decimal import Decimal
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from babel.dates import format_date
-from babel.numbers import format_currency
 from jinja2 import (
     ChoiceLoader,
     Environment,
@@ -47,12 +43,12 @@ from jinja2 import (
 )
 from jinja2.runtime import Context
 
-from encours.money import from_minor, minor_digits
+from encours.locale_format import LOCALES, format_day, format_money
+from encours.money import from_minor
 
 SHIPPED_DIR = Path(__file__).with_name("templates")
 TEMPLATE_DIR_ENV = "ENCOURS_TEMPLATE_DIR"
 DEFAULT_LANGUAGE = "fr"
-LOCALES = {"fr": "fr_FR", "en": "en_GB"}
 
 
 class TemplateRenderError(Exception):
@@ -72,46 +68,7 @@ class Rendered:
     template_file: str
 
 
-def locale_of(lang: str) -> str:
-    return LOCALES.get(lang, LOCALES[DEFAULT_LANGUAGE])
-
-
 # --- formatting -------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=64)
-def _money_shape(currency: str, locale: str) -> tuple[str, str, str, str, int]:
-    """(prefix, group separator, decimal separator, suffix) of babel's currency format,
-    read once from a probe so that each amount is then formatted without babel's parser
-    (babel takes ~35 us per amount; a dunning run formats hundreds of thousands)."""
-    digits = minor_digits(currency)
-    probe = Decimal("1234567") + (Decimal("0.89") if digits else 0)
-    text = format_currency(probe, currency, locale=locale)
-    first = next(i for i, ch in enumerate(text) if ch.isdigit())
-    last = max(i for i, ch in enumerate(text) if ch.isdigit())
-    body = text[first : last + 1]
-    group = body[1]
-    decimal = body[-3] if digits else ""
-    return text[:first], group, decimal, text[last + 1 :], digits
-
-
-def format_money(minor: int, currency: str, lang: str = DEFAULT_LANGUAGE) -> str:
-    """An amount in minor units the way the language writes it (`1 234,50 €`, `€1,234.50`).
-    Same text as babel.numbers.format_currency (property-tested)."""
-    prefix, group, decimal, suffix, digits = _money_shape(currency, LOCALES.get(lang, "fr_FR"))
-    value = abs(int(minor))
-    units, cents = divmod(value, 10**digits) if digits else (value, 0)
-    number = f"{units:,}".replace(",", group)
-    if digits:
-        number += decimal + str(cents).zfill(digits)
-    sign = "-" if minor < 0 else ""
-    return f"{sign}{prefix}{number}{suffix}"
-
-
-@lru_cache(maxsize=20_000)
-def format_day(day: dt.date, lang: str = DEFAULT_LANGUAGE, style: str = "short") -> str:
-    """A date the way the language writes it (01/03/2024; 1 mars 2024 in the long style)."""
-    return format_date(day, format=style, locale=locale_of(lang))
 
 
 def _lang_of(ctx: Context) -> str:
@@ -226,8 +183,5 @@ __all__ = [
     "Renderer",
     "Rendered",
     "TemplateRenderError",
-    "format_day",
-    "format_money",
-    "locale_of",
     "template_dirs",
 ]

@@ -67,9 +67,9 @@ import polars as pl
 from sqlalchemy import Connection, bindparam, func, inspect, select, update
 
 from encours.analytics.kpis import LOOKBACK_MONTHS, count_back_dso, period_boundaries
-from encours.collections.templates import format_money
 from encours.domain.aging import DEFAULT_SPEC, parse_buckets
 from encours.i18n import _, current_language
+from encours.locale_format import format_money
 from encours.money import MoneyError, to_minor
 from encours.risk.classes import CLASSES, reviews_due
 from encours.store import bulk, positions

@@ -11,13 +11,13 @@ import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
 
-from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal, format_percent
+from babel.core import Locale
+from babel.dates import format_datetime
+from babel.numbers import format_decimal, format_percent
 
 from encours.i18n import DEFAULT_LANGUAGE, SUPPORTED, translations
+from encours.locale_format import format_day, format_money, locale_of
 from encours.money import from_minor
-
-LOCALES = {"fr": "fr_FR", "en": "en_GB"}
 
 
 def pick(value: str | None) -> str | None:
@@ -35,18 +35,15 @@ class Formatter:
     """Babel formatting in one language (amounts are integer minor units)."""
 
     def __init__(self, lang: str) -> None:
-        self.lang = lang
-        self.locale = LOCALES.get(lang, "fr_FR")
+        self.lang = lang if lang in SUPPORTED else DEFAULT_LANGUAGE
+        self.locale = Locale.parse(locale_of(self.lang))  # parsed once, not per value
 
     def money(self, minor: int | None, currency: str | None, short: bool = False) -> str:
+        """Babel's text (`short`: whole units), put together without Babel's per-amount
+        parsing (encours.locale_format)."""
         if minor is None or currency is None:
             return "—"
-        amount = from_minor(int(minor), currency)
-        if short:
-            pattern = "#,##0\xa0¤" if self.lang == "fr" else "¤#,##0"
-            return format_currency(amount, currency, locale=self.locale, format=pattern,
-                                   currency_digits=False)  # fmt: skip
-        return format_currency(amount, currency, locale=self.locale)
+        return format_money(int(minor), currency, self.lang, short)
 
     def plain(self, minor: int | None, currency: str) -> str:
         """An amount as typed in a form field (no grouping, '.' decimal point)."""
@@ -75,7 +72,9 @@ class Formatter:
             return "—"
         if isinstance(value, str):
             value = dt.date.fromisoformat(value)
-        return format_date(value, format=fmt, locale=self.locale)
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        return format_day(value, self.lang, fmt)
 
     def datetime(self, value: dt.datetime | None) -> str:
         if value is None:
@@ -83,4 +82,4 @@ class Formatter:
         return format_datetime(value, format="short", locale=self.locale)
 
     def month(self, value: dt.date) -> str:
-        return format_date(value, format="MMM yy", locale=self.locale)
+        return format_day(value, self.lang, "MMM yy")

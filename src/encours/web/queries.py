@@ -128,6 +128,12 @@ class PortfolioData:
     # `open_invoices` sorted by customer (maintaining the due date order) and their ids
     open_by_customer: tuple[pl.DataFrame, np.ndarray] | None = None
     open_build_started: bool = False
+    # the customer pages' 12-month payment behaviour, per customer id (at most
+    # BEHAVIOURS_KEPT: the accounts looked at during the day)
+    behaviours: dict[int, list[dict]] = field(default_factory=dict)
+
+
+BEHAVIOURS_KEPT = 5000
 
 
 @dataclass(frozen=True)
@@ -445,7 +451,12 @@ def customer_detail(
         ).mappings()]  # fmt: skip
         start = kpis_mod.month_back(as_of, 12)
         history = conn.execute(_HISTORY_SQL, {"cid": cid, "start": start, "as_of": as_of}).all()
-        behaviour = monthly_payment_behaviour(conn, cid, as_of)
+        behaviour = data.behaviours.get(cid)
+        if behaviour is None:  # read once per day and ledger version (this entry)
+            behaviour = monthly_payment_behaviour(conn, cid, as_of).to_dicts()
+            if len(data.behaviours) >= BEHAVIOURS_KEPT:
+                data.behaviours.clear()
+            data.behaviours[cid] = behaviour
     index = customer_index(data)
     positions = index.positions_of(cid)
     kpis = index.kpis_of(cid)
@@ -454,7 +465,7 @@ def customer_detail(
         "kpis": kpis, "open_invoices": invoices, "payments": payments, "timeline": timeline,
         "history": [(dt.date.fromisoformat(d) if isinstance(d, str) else d, int(b), int(o))
                     for d, b, o in history],
-        "buckets": data.buckets, "behaviour": behaviour.to_dicts(),
+        "buckets": data.buckets, "behaviour": behaviour,
     }  # fmt: skip
 
 

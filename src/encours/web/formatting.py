@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
+from functools import lru_cache
 
 from babel.core import Locale
 from babel.dates import format_datetime
@@ -29,6 +30,18 @@ def pick(value: str | None) -> str | None:
 
 def gettext_for(lang: str) -> Callable[[str], str]:
     return translations(lang if lang in SUPPORTED else DEFAULT_LANGUAGE).gettext
+
+
+# Babel parses its pattern and locale data for every number (~30 us): the figures of a
+# page (KPIs, shares, trends) repeat from one request to the next, so they are kept.
+@lru_cache(maxsize=20_000)
+def _decimal(lang: str, value: Decimal | int | float, pattern: str | None) -> str:
+    return format_decimal(value, format=pattern, locale=locale_of(lang))
+
+
+@lru_cache(maxsize=20_000)
+def _percent(lang: str, value: float, pattern: str) -> str:
+    return format_percent(value, format=pattern, locale=locale_of(lang))
 
 
 class Formatter:
@@ -52,20 +65,18 @@ class Formatter:
     def amount(self, value: Decimal | int | float | None, digits: int = 0) -> str:
         if value is None:
             return "—"
-        pattern = "#,##0" + ("." + "0" * digits if digits else "")
-        return format_decimal(value, format=pattern, locale=self.locale)
+        return _decimal(self.lang, value, "#,##0" + ("." + "0" * digits if digits else ""))
 
     def number(self, value: float | int | None, digits: int = 1) -> str:
         if value is None:
             return "—"
-        return format_decimal(round(float(value), digits), locale=self.locale)
+        return _decimal(self.lang, round(float(value), digits), None)
 
     def percent(self, value: float | None, digits: int = 1) -> str:
         """`value` is a fraction (0.25 -> 25 %)."""
         if value is None:
             return "—"
-        pattern = "#,##0" + ("." + "0" * digits if digits else "") + " %"
-        return format_percent(value, format=pattern, locale=self.locale)
+        return _percent(self.lang, value, "#,##0" + ("." + "0" * digits if digits else "") + " %")
 
     def date(self, value: dt.date | None, fmt: str = "medium") -> str:
         if value is None:

@@ -43,6 +43,7 @@ from encours.web.deps import AsOf, DbUrl, csrf_protect, language, render, requir
 from encours.web.formatting import Formatter, gettext_for
 from encours.web.roles import (
     COLLECTOR,
+    OWN_ACCOUNTS_ONLY,
     SALES,
     allowed,
 )
@@ -222,13 +223,19 @@ _RISK_VERSION_SQL = text(
 )
 TILE_CACHE_SIZE = 8
 _tiles = BuildCache(TILE_CACHE_SIZE)
+# per role scope and filters (small values: the class counts, the visible customer ids)
+_scoped = BuildCache(64)
 
 
-def _cached(kind: str, db_url: str | None, as_of: dt.date, build: Callable[[], Any]) -> Any:
-    """`build()` once per (kind, database, as-of day, ledger + assessments + models version)."""
+def _cached(kind: str | tuple, db_url: str | None, as_of: dt.date,
+            build: Callable[[], Any]) -> Any:  # fmt: skip
+    """`build()` once per (kind, database, as-of day, ledger + assessments + models version).
+    A tuple `kind` (a name and a role scope / filters) is kept apart from the whole-portfolio
+    frames, so that many scopes never push those out."""
     with unit_of_work(db_url) as conn:
         version = queries.ledger_version(conn) + tuple(conn.execute(_RISK_VERSION_SQL).one())
-    return _tiles.get_or_build((kind, db_url, as_of, version), build)
+    cache = _scoped if isinstance(kind, tuple) else _tiles
+    return cache.get_or_build((kind, db_url, as_of, version), build)
 
 
 def latest_classes(db_url: str | None, as_of: dt.date) -> pl.DataFrame:
@@ -264,17 +271,24 @@ def scored_open_invoices(db_url: str | None, as_of: dt.date) -> pl.DataFrame | N
     return _cached("forecast", db_url, as_of, build)
 
 
-def class_chart(customers: pl.DataFrame, db_url: str | None, as_of: dt.date, lang: str) -> dict:
-    """Distribution of the visible customers (positions frame) by risk class."""
-    _ = gettext_for(lang)
+def class_counts(customers: pl.DataFrame, db_url: str | None, as_of: dt.date) -> dict:
+    """Number of the visible customers (positions frame) per risk class (None: not
+    assessed) and in all ("total")."""
     ids = customers.select(pl.col("customer_id").unique())
     classes = latest_classes(db_url, as_of)
     joined = ids.join(classes, on="customer_id", how="left")
-    counts = dict(joined.group_by("risk_class").len().iter_rows())
+    counts: dict = dict(joined.group_by("risk_class").len().iter_rows())
+    counts["total"] = ids.height
+    return counts
+
+
+def class_chart(counts: dict, lang: str) -> dict:
+    """The distribution of `class_counts` as a bar chart."""
+    _ = gettext_for(lang)
     items = [(c, counts.get(c, 0), str(counts.get(c, 0))) for c in ("A", "B", "C", "D", "E")]
     unassessed = counts.get(None, 0)
     return {"chart": charts.aging_bars(items, _("Customers by risk class")),
-            "assessed": ids.height - unassessed, "unassessed": unassessed}  # fmt: skip
+            "assessed": counts["total"] - unassessed, "unassessed": unassessed}  # fmt: skip
 
 
 def forecast_chart(
@@ -329,7 +343,7 @@ def week_bars(items: list[tuple[str, int, str, str]], title: str) -> Markup:
 
 
 def open_alert_counts(
-    db_url: str | None, principal: Principal, customers: pl.DataFrame
+    db_url: str | None, principal: Principal, ids: set[int] | frozenset[int]
 ) -> dict[str, int] | None:
     """Open alerts of the visible customers by severity (None before the table exists)."""
     a = alerts_table()
@@ -345,7 +359,6 @@ def open_alert_counts(
         if _table_missing(exc):
             return None
         raise
-    ids = set(customers["customer_id"].to_list())
     counts: dict[str, int] = {"total": 0}
     for customer_id, severity in rows:
         if customer_id in ids:
@@ -361,10 +374,21 @@ def risk_tiles(
     """The context of the portfolio page's risk tiles (for pages/routes.py)."""
     lang = language(request)
     data = queries.portfolio_data(db_url, as_of)
-    customers = queries.visible(data.positions, principal, filters)
-    tiles: dict = {"classes": class_chart(customers, db_url, as_of, lang)}
+    own = principal.role in OWN_ACCOUNTS_ONLY
+    scope = (own, principal.owner_name if own else None, filters.segment, filters.owner,
+             filters.country, filters.risk_class)  # fmt: skip
+
+    def customers() -> pl.DataFrame:
+        return queries.visible(data.positions, principal, filters)
+
+    # once per scope and version: counting over every visible customer is most of the page
+    counts = _cached(("class_counts", *scope), db_url, as_of,
+                     lambda: class_counts(customers(), db_url, as_of))  # fmt: skip
+    tiles: dict = {"classes": class_chart(counts, lang)}
     if allowed(principal.role, "alerts.view"):
-        tiles["alerts"] = open_alert_counts(db_url, principal, customers)
+        ids = _cached(("visible_ids", *scope), db_url, as_of,
+                      lambda: frozenset(customers()["customer_id"].to_list()))  # fmt: skip
+        tiles["alerts"] = open_alert_counts(db_url, principal, ids)
     tiles["forecast_url"] = None
     if currency:
         params = {"as_of": as_of.isoformat(), **{k: v for k, v in (

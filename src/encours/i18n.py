@@ -10,6 +10,7 @@ from __future__ import annotations
 import gettext as gnu
 import io
 import os
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -84,3 +85,18 @@ def N_(message: str) -> str:  # noqa: N802 (the gettext convention)
     (Typer reads them at import time): the caller translates them later with `_(message)`.
     """
     return message
+
+
+class TranslatableError(ValueError):
+    """An error whose message is shown to a person in their language, later: `template` is
+    an English msgid (marked N_), `params` its fields; `str()` is the English text, and
+    `translated(gettext)` the text in the language of a page (or `translated(_)` the CLI's).
+    """
+
+    def __init__(self, template: str, **params: object) -> None:
+        super().__init__(template.format(**params))
+        self.template = template
+        self.params = params
+
+    def translated(self, gettext: Callable[[str], str]) -> str:
+        return gettext(self.template).format(**self.params)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from conftest import PASSWORD, csrf_of
 from encours.store.db import unit_of_work
 from encours.store.web_schema import User
-from encours.web.accounts import OwnerRequired, create_user
+from encours.web.accounts import OwnerRequired, create_user, update_user
 from encours.web.deps import PrincipalDep
 
 BROWSER = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -123,9 +123,32 @@ def test_create_user_and_admin_page_apply_the_rule(clients, web_db_url: str) -> 
     form = {"csrf_token": token, "username": "form_sales_x", "role": "sales",
             "password": PASSWORD}  # fmt: skip
     r = admin.post("/admin/users", data=form, follow_redirects=False)
-    assert r.status_code == 422 and "owner name" in r.text
+    assert r.status_code == 422 and "nom de titulaire" in r.text  # French by default
     assert _users(web_db_url, "form_sales_x") == []
     r = admin.post("/admin/users", data={**form, "owner_name": "Claire Dubois"},
                    follow_redirects=False)  # fmt: skip
     assert r.status_code == 303
     assert _users(web_db_url, "form_sales_x") == [("form_sales_x", "Claire Dubois")]
+
+
+def test_a_role_change_keeps_an_owner_for_collectors_and_sales(clients, web_db_url: str) -> None:  # noqa: ANN001
+    """update_user (admin page, CLI) cannot leave a collector or sales user without the
+    owner whose accounts they work on, whether by a new role or an emptied owner."""
+    with unit_of_work(web_db_url) as conn:
+        reader = create_user(conn, "upd_reader_x", "read_only", PASSWORD, actor="test")
+        seller = create_user(conn, "upd_sales_x", "sales", PASSWORD, actor="test",
+                             owner_name="Claire Dubois")  # fmt: skip
+    for user_id, change in ((reader, {"role": "collector"}), (seller, {"owner_name": " "})):
+        with unit_of_work(web_db_url) as conn, pytest.raises(OwnerRequired):
+            update_user(conn, user_id, actor="test", **change)
+    assert _users(web_db_url, "upd_reader_x") == [("upd_reader_x", None)]
+    assert _users(web_db_url, "upd_sales_x") == [("upd_sales_x", "Claire Dubois")]
+    admin = clients["admin"]
+    token = csrf_of(admin.get("/admin/users").text)
+    r = admin.post(f"/admin/users/{reader}", data={"csrf_token": token, "role": "sales"},
+                   follow_redirects=False)  # fmt: skip
+    assert r.status_code == 422 and "le rôle sales demande un nom de titulaire" in r.text
+    r = admin.post(f"/admin/users/{reader}", data={"csrf_token": token, "role": "sales",
+                   "owner_name": "Claire Dubois"}, follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303
+    assert _users(web_db_url, "upd_reader_x") == [("upd_reader_x", "Claire Dubois")]

@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
                 ).format(role=exc.role)
             )
         except AccountError as exc:
-            fail_input(str(exc))
+            fail_input(exc.translated(_))
         console.print(_("User {name} added ({role}).").format(name=name, role=role))
 
     @users_app.command("list", help=N_("List the users."))
@@ -138,7 +138,7 @@ def register(app: typer.Typer) -> None:
             with unit_of_work(state.db_url) as conn:
                 token = create_token(conn, name, role, actor="cli", owner_name=owner)
         except AccountError as exc:
-            fail_input(str(exc))
+            fail_input(exc.translated(_))
         console.print(_("Token {name} (shown once, copy it now):").format(name=name),
                       highlight=False)  # fmt: skip
         typer.echo(token)
@@ -154,7 +154,7 @@ def register(app: typer.Typer) -> None:
             with unit_of_work(state.db_url) as conn:
                 revoke_token(conn, name, actor="cli")
         except AccountError as exc:
-            fail_input(str(exc))
+            fail_input(exc.translated(_))
         console.print(_("Token {name} revoked.").format(name=name))
 
     @token_app.command("list", help=N_("List the API tokens (never the tokens themselves)."))

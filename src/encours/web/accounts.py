@@ -17,10 +17,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, func, insert, select, update
 
+from encours.i18n import N_, TranslatableError
 from encours.store.db import unit_of_work
 from encours.store.schema import AuditEntry
 from encours.store.web_schema import ApiToken, LoginAttempt, User
-from encours.web.roles import COLLECTOR, SALES, check_role
+from encours.web.roles import COLLECTOR, ROLES, SALES, check_role
 
 USERS = User.__table__
 TOKENS = ApiToken.__table__
@@ -39,8 +40,13 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a real password, only for constant-time failures")
 
 
-class AccountError(ValueError):
+class AccountError(TranslatableError):
     """Invalid input for a user or token operation (message for the person)."""
+
+
+def _role_error(role: str) -> AccountError:
+    return AccountError(N_("unknown role {role!r}: expected one of {roles}"), role=role,
+                        roles=", ".join(ROLES))  # fmt: skip
 
 
 # Roles that work on their own accounts only: without an owner name they would see or act
@@ -53,9 +59,10 @@ class OwnerRequired(AccountError):
 
     def __init__(self, role: str) -> None:
         super().__init__(
-            f"the {role} role needs an owner name: the collector or account owner name "
-            "as written in the ledger"
-        )
+            N_("the {role} role needs an owner name: the collector or account owner name "
+               "as written in the ledger"),
+            role=role,
+        )  # fmt: skip
         self.role = role
 
 
@@ -98,7 +105,8 @@ def audit(
 
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise AccountError(N_("the password must have at least {n} characters"),
+                           n=MIN_PASSWORD_LENGTH)  # fmt: skip
     return _hasher.hash(password)
 
 
@@ -126,16 +134,16 @@ def create_user(
 ) -> int:
     username = username.strip()
     if not username or len(username) > 100 or any(c.isspace() for c in username):
-        raise AccountError("a user name is 1 to 100 characters without spaces")
+        raise AccountError(N_("a user name is 1 to 100 characters without spaces"))
     try:
         role = check_role(role)
-    except ValueError as exc:
-        raise AccountError(str(exc)) from exc
+    except ValueError:
+        raise _role_error(role) from None
     if role in OWNER_ROLES and not (owner_name or "").strip():
         raise OwnerRequired(role)
     exists = conn.execute(select(USERS.c.id).where(USERS.c.username == username)).first()
     if exists:
-        raise AccountError(f"user {username!r} already exists")
+        raise AccountError(N_("user {name!r} already exists"), name=username)
     values = {
         "username": username, "role": role, "password_hash": hash_password(password),
         "owner_name": (owner_name or "").strip() or None, "active": True, "created_at": _now(),
@@ -158,14 +166,14 @@ def update_user(
 ) -> None:
     row = conn.execute(select(USERS).where(USERS.c.id == user_id)).first()
     if row is None:
-        raise AccountError("no such user")
+        raise AccountError(N_("no such user"))
     before = _user_view(row)
     changes: dict[str, object] = {}
     if role is not None:
         try:
             changes["role"] = check_role(role)
-        except ValueError as exc:
-            raise AccountError(str(exc)) from exc
+        except ValueError:
+            raise _role_error(role) from None
     if active is not None:
         changes["active"] = active
     if owner_name is not None:
@@ -174,6 +182,11 @@ def update_user(
         changes["password_hash"] = hash_password(password)
     if not changes:
         return
+    # a collector or sales user works on the accounts of an owner: never left without one
+    role_after = changes.get("role", before["role"])
+    owner_after = changes["owner_name"] if "owner_name" in changes else before["owner_name"]
+    if role_after in OWNER_ROLES and not owner_after:
+        raise OwnerRequired(str(role_after))
     conn.execute(update(USERS).where(USERS.c.id == user_id).values(**changes))
     after = {**before, **{k: v for k, v in changes.items() if k != "password_hash"}}
     if password is not None:
@@ -253,13 +266,13 @@ def create_token(
     """A new token, returned once (only its SHA-256 is stored)."""
     name = name.strip()
     if not name or len(name) > 100:
-        raise AccountError("a token name is 1 to 100 characters")
+        raise AccountError(N_("a token name is 1 to 100 characters"))
     try:
         role = check_role(role)
-    except ValueError as exc:
-        raise AccountError(str(exc)) from exc
+    except ValueError:
+        raise _role_error(role) from None
     if conn.execute(select(TOKENS.c.id).where(TOKENS.c.name == name)).first():
-        raise AccountError(f"token {name!r} already exists")
+        raise AccountError(N_("token {name!r} already exists"), name=name)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     conn.execute(
         insert(TOKENS).values(
@@ -274,7 +287,7 @@ def create_token(
 def revoke_token(conn: Connection, name: str, *, actor: str) -> None:
     row = conn.execute(select(TOKENS).where(TOKENS.c.name == name)).mappings().first()
     if row is None:
-        raise AccountError(f"no token named {name!r}")
+        raise AccountError(N_("no token named {name!r}"), name=name)
     if row["revoked_at"] is not None:
         return
     conn.execute(update(TOKENS).where(TOKENS.c.id == row["id"]).values(revoked_at=_now()))

@@ -16,14 +16,16 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
+from encours.i18n import N_, TranslatableError
+
 KINDS = ("customers", "invoices", "payments", "fec")
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 ZIP_MAGIC = b"PK\x03\x04"
 
 
-class UploadError(ValueError):
-    pass
+class UploadError(TranslatableError):
+    """A file the import page does not accept (message for the person)."""
 
 
 def staging_dir() -> Path:
@@ -37,19 +39,19 @@ def staging_dir() -> Path:
 def check_upload(filename: str, kind: str, head: bytes) -> str:
     """The file's suffix if the name, the kind and the first bytes agree; else UploadError."""
     if kind not in KINDS:
-        raise UploadError(f"unknown import kind {kind!r}")
+        raise UploadError(N_("unknown import kind {kind!r}"), kind=kind)
     suffix = Path(filename or "").suffix.lower()
     if suffix in XLSX_SUFFIXES:
         if kind == "fec":
-            raise UploadError("a FEC file is a text file (.txt or .csv)")
+            raise UploadError(N_("a FEC file is a text file (.txt or .csv)"))
         if not head.startswith(ZIP_MAGIC):
-            raise UploadError("the file is not an XLSX workbook")
+            raise UploadError(N_("the file is not an XLSX workbook"))
         return suffix
     if suffix in TEXT_SUFFIXES:
         if not head or b"\x00" in head or head.startswith(ZIP_MAGIC):
-            raise UploadError("the file is not a text (CSV) file")
+            raise UploadError(N_("the file is not a text (CSV) file"))
         return suffix
-    raise UploadError("accepted files: .csv, .txt, .tsv, .xlsx")
+    raise UploadError(N_("accepted files: .csv, .txt, .tsv, .xlsx"))
 
 
 def save(stream: BinaryIO, filename: str, kind: str, owner: str) -> tuple[str, Path]:
@@ -73,14 +75,14 @@ def save(stream: BinaryIO, filename: str, kind: str, owner: str) -> tuple[str, P
 
 def load(upload_id: str, owner: str) -> tuple[dict, Path]:
     if not (len(upload_id) == 32 and all(c in "0123456789abcdef" for c in upload_id)):
-        raise UploadError("unknown upload")
+        raise UploadError(N_("unknown upload"))
     folder = staging_dir() / upload_id
     try:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise UploadError("unknown upload") from exc
+        raise UploadError(N_("unknown upload")) from exc
     if meta.get("owner") != owner:
-        raise UploadError("unknown upload")
+        raise UploadError(N_("unknown upload"))
     return meta, folder / meta["path"]
 
 

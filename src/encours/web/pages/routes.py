@@ -294,8 +294,9 @@ def imports_upload(
     try:
         upload_id, path = uploads.save(file.file, file.filename or "", kind, principal.actor)
     except uploads.UploadError as exc:
+        error = exc.translated(gettext_for(language(request)))
         return render(request, "imports.html", {"kinds": uploads.KINDS, "stage": "upload",
-                                                "error": str(exc)}, 422)  # fmt: skip
+                                                "error": error}, 422)  # fmt: skip
     batch = parse_file(path, kind)  # type: ignore[arg-type]
     counts = {name: (0 if frame is None else frame.height) for name, frame in
               (("customers", batch.customers), ("documents", batch.documents),
@@ -318,7 +319,8 @@ def imports_confirm(
     try:
         meta, path = uploads.load(upload_id, principal.actor)
     except uploads.UploadError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from exc
+        detail = exc.translated(gettext_for(language(request)))
+        raise HTTPException(status_code=404, detail=detail) from exc
     try:
         report = import_file(path, meta["kind"], db_url=url, actor=principal.actor)
     except ImportRejected as exc:
@@ -400,7 +402,7 @@ def users_create(
             accounts.create_user(conn, username, role, password, actor=principal.actor,
                                  owner_name=owner_name)  # fmt: skip
     except AccountError as exc:
-        return _users_page(request, url, 422, error=str(exc))
+        return _users_page(request, url, 422, error=exc.translated(gettext_for(language(request))))
     return _see_other("/admin/users")
 
 
@@ -416,7 +418,8 @@ def users_update(
     password: Annotated[str | None, Form(max_length=1000)] = None,
 ) -> Response:
     if user_id == principal.user_id and (active == "0" or (role and role != "admin")):
-        return _users_page(request, url, 422, error="you cannot demote or disable yourself")
+        _ = gettext_for(language(request))
+        return _users_page(request, url, 422, error=_("You cannot demote or disable yourself."))
     try:
         with unit_of_work(url) as conn:
             accounts.update_user(
@@ -425,7 +428,7 @@ def users_update(
                 owner_name=owner_name, password=password or None,
             )  # fmt: skip
     except AccountError as exc:
-        return _users_page(request, url, 422, error=str(exc))
+        return _users_page(request, url, 422, error=exc.translated(gettext_for(language(request))))
     return _see_other("/admin/users")
 
 
@@ -443,7 +446,7 @@ def tokens_create(
             token = accounts.create_token(conn, name, role, actor=principal.actor,
                                           owner_name=owner_name)  # fmt: skip
     except AccountError as exc:
-        return _users_page(request, url, 422, error=str(exc))
+        return _users_page(request, url, 422, error=exc.translated(gettext_for(language(request))))
     return _users_page(request, url, new_token=token, new_token_name=name)
 
 
@@ -458,7 +461,8 @@ def tokens_revoke(
         with unit_of_work(url) as conn:
             accounts.revoke_token(conn, name, actor=principal.actor)
     except AccountError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from exc
+        detail = exc.translated(gettext_for(language(request)))
+        raise HTTPException(status_code=404, detail=detail) from exc
     return _see_other("/admin/users")
 
 

@@ -287,6 +287,29 @@ def test_limit_request_approve_changes_the_limit_with_audit(db_url: str) -> None
         limits.reject_limit(conn, request_id, actor="credit.manager")
 
 
+def test_a_request_can_remove_the_limit(db_url: str) -> None:
+    """`none` (CLI) / amount None: approved, the customer has no credit limit any more."""
+    from encours.cli.app import app
+
+    load(db_url, "invoices", [invoice("F1", "L3", D(2024, 1, 1), D(2024, 1, 31), 100_00)])
+    with unit_of_work(db_url) as conn:
+        first = limits.request_limit(
+            conn, "L3", Decimal("8000"), actor="sales", as_of=D(2024, 6, 30)
+        )
+        assert limits.approve_limit(conn, first, actor="cm") == 8000_00
+    run = CliRunner().invoke
+    result = run(app, ["--db", db_url, "risk", "limit", "request", "L3", "none", "--by", "sales"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(run(app, ["--db", db_url, "risk", "limit", "list", "--json"]).output)
+    assert [(r["customer"], r["requested"]) for r in listed] == [("L3", None)]
+    with unit_of_work(db_url) as conn:
+        assert limits.approve_limit(conn, listed[0]["id"], actor="cm") is None
+    assert customer(db_url, "L3")["credit_limit_minor"] is None
+    change = [a for a in audit_rows(db_url, "update") if a["entity"] == "customer"][-1]
+    assert change["before"] == {"credit_limit_minor": 8000_00}
+    assert change["after"]["credit_limit_minor"] is None
+
+
 def test_limit_cli_request_reject(db_url: str) -> None:
     from encours.cli.app import app
 

@@ -219,6 +219,33 @@ def test_a_limit_change_from_the_customer_page_needs_four_eyes(clients) -> None:
     assert r.json()["items"][0]["credit_limit"] == "12345.50"
 
 
+def test_a_limit_can_be_removed_by_request(clients) -> None:
+    """ "No limit" ticked on the customer page (or amount null in the API) is a request to
+    remove the limit; approved by another credit manager, the customer has none."""
+    admin, manager = clients["admin"], clients["credit_manager"]
+    pending = {r["customer_code"] for r in admin.get("/api/v1/limit-requests").json()["items"]}
+    rows = admin.get("/api/v1/customers", params={"as_of": AS_OF.isoformat(), "per_page": 500})
+    codes = [i["code"] for i in rows.json()["items"] if i["code"] not in pending]
+    code, other_code = codes[-1], codes[-2]
+    page = admin.get(f"/customers/{code}").text
+    assert 'name="no_limit"' in page
+    r = admin.post(f"/customers/{code}/limit", data={"credit_limit": "", "no_limit": "1",
+                   "csrf_token": csrf_of(page)}, follow_redirects=False)  # fmt: skip
+    assert r.status_code == 200
+    mine = [q for q in admin.get("/api/v1/limit-requests").json()["items"]
+            if q["customer_code"] == code]  # fmt: skip
+    assert len(mine) == 1 and mine[0]["requested"] is None
+    assert "aucune limite" in r.text.split(f'id="request-{mine[0]["id"]}"', 1)[1].split("</tr>")[0]
+    r = admin.post("/api/v1/limit-requests", json={"customer": other_code, "amount": None},
+                   headers={"X-CSRF-Token": csrf_of(page)})  # fmt: skip
+    assert r.status_code in (200, 201) and r.json()["requested"] is None
+    r = manager.post(f"/limits/{mine[0]['id']}/approve",
+                     data={"csrf_token": csrf_of(manager.get("/limits").text)},
+                     follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303
+    assert admin.get(f"/api/v1/customers/{code}").json()["credit_limit"] is None
+
+
 def test_login_form_needs_its_csrf_token(anon) -> None:
     r = anon.post("/login", data={"username": "u_admin", "password": PASSWORD},
                   follow_redirects=False)  # fmt: skip

@@ -32,6 +32,9 @@ def _actor(by: str | None) -> str:
     return by or os.environ.get("ENCOURS_USER") or getpass.getuser()
 
 
+NO_LIMIT_WORDS = ("none", "aucune", "aucun")
+
+
 def _amount(value: str, option: str) -> Decimal:
     try:
         amount = Decimal(value.replace(",", ".").replace(" ", ""))
@@ -416,7 +419,9 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
     )
     def limit_request(
         code: str = typer.Argument(...),
-        amount: str = typer.Argument(..., help=N_("New limit in the customer's currency.")),
+        amount: str = typer.Argument(
+            ..., help=N_("New limit in the customer's currency, or `none` to remove the limit.")
+        ),
         why: str | None = typer.Option(None, "--reason"),
         as_of: str = typer.Option(None, "--as-of", help=N_(AS_OF_HELP)),
         by: str | None = typer.Option(None, "--by"),
@@ -424,7 +429,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
         from encours.risk.limits import LimitError, request_limit
         from encours.store.db import unit_of_work
 
-        value = _amount(amount, "AMOUNT")
+        value = None if amount.strip().lower() in NO_LIMIT_WORDS else _amount(amount, "AMOUNT")
         try:
             with unit_of_work(state.db_url) as conn:
                 _customer_id(conn, code)
@@ -484,7 +489,8 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
             "id": r["id"], "customer": r["code"], "status": r["status"],
             "current": None if r["current_minor"] is None
             else str(from_minor(r["current_minor"], r["currency"])),
-            "requested": str(from_minor(r["requested_minor"], r["currency"])),
+            "requested": None if r["requested_minor"] is None
+            else str(from_minor(r["requested_minor"], r["currency"])),
             "recommended": None if r["recommended_minor"] is None
             else str(from_minor(r["recommended_minor"], r["currency"])),
             "currency": r["currency"], "requested_by": r["requested_by"],
@@ -495,7 +501,8 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
             return
         _print_table(_("Limit requests"), ["#", _("customer"), _("status"), _("current"),
                                            _("requested"), _("recommended"), _("by")],
-                     [[p["id"], p["customer"], p["status"], p["current"], p["requested"],
+                     [[p["id"], p["customer"], p["status"], p["current"],
+                       _("no limit") if p["requested"] is None else p["requested"],
                        p["recommended"], p["requested_by"]] for p in payload])  # fmt: skip
 
     # --- ECL --------------------------------------------------------------------------

@@ -174,17 +174,18 @@ def _request_audit(row: dict) -> dict:
 def request_limit(
     conn: Connection,
     customer_code: str,
-    amount: Decimal,
+    amount: Decimal | None,
     *,
     actor: str,
     as_of: dt.date,
     reason: str | None = None,
     policy: RiskPolicy = DEFAULT_POLICY,
 ) -> int:
-    """Ask for a new credit limit (pending until approved or rejected). Returns its id."""
+    """Ask for a new credit limit (pending until approved or rejected); `amount` None asks
+    to remove the limit. Returns the request's id."""
     customer = find_customer(conn, customer_code)
     currency = customer["currency"]
-    if amount < 0:
+    if amount is not None and amount < 0:
         raise LimitError(_("A credit limit cannot be negative"))
     pending = conn.execute(select(REQUESTS.c.id).where(
         (REQUESTS.c.customer_id == customer["id"]) & (REQUESTS.c.status == "pending")
@@ -196,7 +197,7 @@ def request_limit(
     values = {
         "customer_id": customer["id"], "currency": currency,
         "current_minor": customer["credit_limit_minor"],
-        "requested_minor": to_minor(amount, currency),
+        "requested_minor": None if amount is None else to_minor(amount, currency),
         "recommended_minor": to_minor(recommended, currency), "reason": reason,
         "status": "pending", "requested_by": actor, "requested_at": _now(),
     }  # fmt: skip
@@ -225,9 +226,9 @@ def _decide(conn: Connection, request_id: int, actor: str, status: str, note: st
 def approve_limit(
     conn: Connection, request_id: int, *, actor: str, note: str | None = None,
     policy: RiskPolicy = DEFAULT_POLICY,
-) -> int:  # fmt: skip
+) -> int | None:  # fmt: skip
     """Approve a pending request: the customer's credit limit becomes the requested one
-    (customer change audited). Returns the new limit in minor units."""
+    (customer change audited). Returns the new limit in minor units (None: no limit)."""
     row = _decide(conn, request_id, actor, "approved", note, policy)
     code = conn.execute(select(CUSTOMERS.c.code).where(
         CUSTOMERS.c.id == row["customer_id"])).scalar_one()  # fmt: skip
@@ -237,7 +238,7 @@ def approve_limit(
         credit_limit_minor=row["requested_minor"], updated_at=_now()))  # fmt: skip
     audit(conn, actor, "update", "customer", code, {"credit_limit_minor": before},
           {"credit_limit_minor": row["requested_minor"], "limit_request": request_id})  # fmt: skip
-    return int(row["requested_minor"])
+    return None if row["requested_minor"] is None else int(row["requested_minor"])
 
 
 def reject_limit(

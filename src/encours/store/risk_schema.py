@@ -144,7 +144,7 @@ class LimitRequest(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     currency: Mapped[str] = mapped_column(String(3))
     current_minor: Mapped[int | None] = mapped_column(BigInteger)
-    requested_minor: Mapped[int] = mapped_column(BigInteger)
+    requested_minor: Mapped[int | None] = mapped_column(BigInteger)  # None: no limit
     recommended_minor: Mapped[int | None] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(10), default="pending")

@@ -72,7 +72,7 @@ class LimitRequestOut(BaseModel):
     customer_code: str
     currency: str
     current: str | None = Field(None, description="Decimal string, customer's currency")
-    requested: str
+    requested: str | None = Field(None, description="Decimal string; null: no limit")
     recommended: str | None = None
     reason: str | None = None
     status: str
@@ -89,7 +89,9 @@ class LimitRequestList(BaseModel):
 
 class LimitRequestIn(BaseModel):
     customer: str = Field(min_length=1, max_length=64)
-    amount: str = Field(max_length=40, description="Decimal string, e.g. 25000.00")
+    amount: str | None = Field(
+        max_length=40, description="Decimal string, e.g. 25000.00; null: no limit"
+    )
     reason: str | None = Field(None, max_length=500)
 
 
@@ -195,7 +197,7 @@ def _request_out(r: dict) -> LimitRequestOut:
     cur = r["currency"]
     return LimitRequestOut(
         id=r["id"], customer_code=r["code"], currency=cur, current=_m(r["current_minor"], cur),
-        requested=_m(r["requested_minor"], cur) or "0",
+        requested=_m(r["requested_minor"], cur),
         recommended=_m(r["recommended_minor"], cur), reason=r["reason"], status=r["status"],
         requested_by=r["requested_by"], requested_at=_utc(r["requested_at"]),
         decided_by=r["decided_by"], decided_at=_utc(r["decided_at"]),
@@ -230,7 +232,7 @@ def create_limit_request(
     as_of: AsOf,
 ) -> LimitRequestOut | JSONResponse:
     try:
-        amount = limits_mod.parse_amount(body.amount)
+        amount = None if body.amount is None else limits_mod.parse_amount(body.amount)
     except ValueError:
         return problem(request, 422, f"amount {body.amount!r}: a positive decimal expected")
     try:

@@ -50,7 +50,8 @@ def requests_of(db_url: str | None, status: str | None) -> list[dict]:
 
 
 def create_request(
-    db_url: str | None, principal: Principal, code: str, amount: Decimal, reason: str | None,
+    db_url: str | None, principal: Principal, code: str, amount: Decimal | None,
+    reason: str | None,
     as_of: dt.date,
 ) -> int:  # fmt: skip
     """LookupError for an unknown customer, LimitError when the risk module refuses."""

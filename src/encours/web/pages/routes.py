@@ -251,6 +251,7 @@ def customer_limit(
     as_of: AsOf,
     credit_limit: Annotated[str, Form(max_length=40)] = "",
     reason: Annotated[str, Form(max_length=500)] = "",
+    no_limit: Annotated[str, Form(max_length=1)] = "",
 ) -> Response:
     """A limit change is never applied here: it becomes a request that another credit
     manager approves on /limits (four-eyes rule of `risk.limits`)."""
@@ -258,8 +259,8 @@ def customer_limit(
     from encours.web.pages import limits
 
     _ = gettext_for(language(request))
-    try:
-        amount = limits.parse_amount(credit_limit)
+    try:  # "No limit" ticked: a request to remove the limit
+        amount = None if no_limit == "1" else limits.parse_amount(credit_limit)
     except ValueError as exc:
         raise HTTPException(status_code=422,
                             detail=_("The amount must be a positive number.")) from exc  # fmt: skip

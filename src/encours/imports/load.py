@@ -36,7 +36,7 @@ from encours.imports.canonical import (
     conform,
 )
 from encours.money import from_minor
-from encours.store.bulk import delete_ids, insert_frame, reserve_ids
+from encours.store.bulk import check_references, delete_ids, insert_frame, reserve_ids
 from encours.store.frames import query_frame
 from encours.store.schema import (
     Allocation,
@@ -202,6 +202,11 @@ class _Loader:
              "paperless_date": pl.Date()},
         )  # fmt: skip
 
+    def customer_ids(self) -> dict[str, pl.Series]:
+        """The references a document, payment or contact may hold: every customer's id."""
+        ids = query_frame(self.conn, "SELECT id FROM customers", {"id": pl.Int64()})
+        return {"customer_id": ids.get_column("id")}
+
     # -- customers ------------------------------------------------------------------------
     def validate_customers(self, frame: pl.DataFrame) -> pl.DataFrame:
         messages = {
@@ -291,6 +296,7 @@ class _Loader:
                 self.conn,
                 Contact.__table__,
                 new.with_columns(id=pl.int_range(first, first + new.height, dtype=pl.Int64)),
+                {"customer_id": ids.get_column("customer_id")},
             )
         changed = joined.filter(
             pl.col("id").is_not_null()
@@ -465,8 +471,10 @@ class _Loader:
                 status=pl.lit("issued"), created_at=pl.lit(self.now),
                 updated_at=pl.lit(self.now),
             )  # fmt: skip
-            insert_frame(self.conn, Document.__table__, rows)
+            insert_frame(self.conn, Document.__table__, rows, self.customer_ids())
         table = Document.__table__
+        if changed.height:
+            check_references(self.conn, table, changed.select("customer_id"), self.customer_ids())
         for row in changed.iter_rows(named=True):
             before = {f: row[f"{f}_db"] for f in DOCUMENT_FIELDS if row[f] != row[f"{f}_db"]}
             after = {f: row[f] for f in before}
@@ -536,10 +544,13 @@ class _Loader:
             open_minor=pl.col("amount_minor") - pl.col("allocated").fill_null(0)
         )
 
-    def insert_allocations(self, frame: pl.DataFrame, counted: int = 0) -> int:
+    def insert_allocations(
+        self, frame: pl.DataFrame, counted: int = 0, payment_ids: pl.Series | None = None
+    ) -> int:
         """frame: invoice_id, payment_id | credit_note_id, amount_minor, date.
 
-        The first `counted` rows (all > 0) are already in the `allocated` cache."""
+        The first `counted` rows (all > 0) are already in the `allocated` cache;
+        `payment_ids`: the payments the frame may name (its references are checked)."""
         frame = frame.filter(pl.col("amount_minor") > 0)
         if frame.height == 0:
             return 0
@@ -550,7 +561,11 @@ class _Loader:
         frame = frame.select("invoice_id", "payment_id", "credit_note_id", "amount_minor",
                              "date").with_columns(
             id=pl.int_range(first, first + frame.height, dtype=pl.Int64))  # fmt: skip
-        inserted = insert_frame(self.conn, Allocation.__table__, frame)
+        documents = self.document_ids().get_column("id")
+        references = {"invoice_id": documents, "credit_note_id": documents}
+        if payment_ids is not None:
+            references["payment_id"] = payment_ids
+        inserted = insert_frame(self.conn, Allocation.__table__, frame, references)
         self._allocations_added(frame.slice(counted))
         return inserted
 
@@ -652,11 +667,11 @@ class _Loader:
             pl.col("payment_id").alias("id"), "reference", "customer_id",
             pl.col("paid_date").alias("date"), pl.col("due").alias("amount_minor"), "currency",
             pl.lit("settlement").alias("method"), pl.lit(self.now).alias("created_at"),
-        ))  # fmt: skip
+        ), self.customer_ids())  # fmt: skip
         self.insert_allocations(create.select(
             "invoice_id", "payment_id", pl.col("due").alias("amount_minor"),
             pl.max_horizontal("paid_date", "issue_date").alias("date"),
-        ))  # fmt: skip
+        ), payment_ids=create.get_column("payment_id"))  # fmt: skip
 
     # -- payments -------------------------------------------------------------------------
     def validate_payments(self, frame: pl.DataFrame) -> pl.DataFrame:
@@ -715,9 +730,11 @@ class _Loader:
                 new.select("id", "reference", *PAYMENT_FIELDS).with_columns(
                     created_at=pl.lit(self.now)
                 ),
+                self.customer_ids(),
             )
         table = Payment.__table__
         if changed.height:
+            check_references(self.conn, table, changed.select("customer_id"), self.customer_ids())
             delete_ids(self.conn, Allocation.__table__, changed["id"].to_list(), "payment_id")
             self._allocations_deleted()
         for row in changed.iter_rows(named=True):
@@ -738,6 +755,7 @@ class _Loader:
         if pays.height == 0:
             return
         pays = pays.rename({"id": "payment_id"})
+        paid = pays.get_column("payment_id")  # the payments the allocations may name
         docs = (
             self.document_ids()
             .select(
@@ -776,7 +794,7 @@ class _Loader:
         # 2. Payments naming none: oldest due first over undisputed open invoices.
         loose = pays.filter(pl.col("invoice_id").is_null())
         if loose.height == 0 or self.unapplied == "keep":
-            self.insert_allocations(first, counted=first.height)
+            self.insert_allocations(first, counted=first.height, payment_ids=paid)
             return
         customers = loose["customer_id"].unique().implode()
         candidates = docs.filter(  # filtered before the join: the same rows, less copied
@@ -788,7 +806,7 @@ class _Loader:
             .sort("due_date", "issue_date", "id")
         )
         if open_.height == 0:
-            self.insert_allocations(first, counted=first.height)
+            self.insert_allocations(first, counted=first.height, payment_ids=paid)
             return
         loose = loose.sort("date", "payment_id")
         inv_id, pay_id, amount = allocate_fifo(
@@ -806,7 +824,8 @@ class _Loader:
                                                  on="payment_id")  # fmt: skip
         alloc = alloc.with_columns(date=pl.max_horizontal("date", "issue_date"))
         alloc = alloc.select("invoice_id", "payment_id", "amount_minor", "date")
-        self.insert_allocations(pl.concat([first, alloc.cast(first.schema)]), counted=first.height)
+        self.insert_allocations(pl.concat([first, alloc.cast(first.schema)]), counted=first.height,
+                                payment_ids=paid)  # fmt: skip
 
     # -- explicit allocations (FEC lettrage) ----------------------------------------------
     def write_allocations(self, frame: pl.DataFrame) -> None:
@@ -838,7 +857,7 @@ class _Loader:
         )
         frame = frame.join(existing, on=["invoice_id", "pay_pk", "cn_pk"], how="anti",
                            nulls_equal=True)  # fmt: skip
-        self.insert_allocations(frame.select(
+        self.insert_allocations(payment_ids=pays.get_column("id"), frame=frame.select(
             "invoice_id", pl.col("pay_pk").alias("payment_id"),
             pl.col("cn_pk").alias("credit_note_id"), "amount_minor",
             pl.max_horizontal(pl.coalesce("pay_date", "cn_date"), "inv_date").alias("date"),

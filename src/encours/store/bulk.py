@@ -22,13 +22,46 @@ batch, e.g. the first import of a ledger):
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import polars as pl
 from sqlalchemy import Connection, Table, func, select, text
 
 BULK_ROWS = 50_000
+# conn.info key set by store.db.unit_of_work(enforce_foreign_keys=False): SQLite does not
+# check the references of this transaction; every write must pass its known ids.
+FOREIGN_KEYS_OFF = "encours.sqlite_foreign_keys_off"
+
+
+class DanglingReference(ValueError):
+    """Rows about to be written reference a parent row that does not exist."""
+
+
+def check_references(
+    conn: Connection, table: Table, frame: pl.DataFrame,
+    references: Mapping[str, pl.Series] | None,
+) -> None:  # fmt: skip
+    """Every foreign-key column of `frame` holds ids of `references[column]` (nulls aside);
+    DanglingReference otherwise. A column without its ids is left to the database, except
+    in a transaction where SQLite does not check references (FOREIGN_KEYS_OFF): then it is
+    a programming error (ValueError), so that no write there goes unchecked."""
+    unchecked = bool(conn.info.get(FOREIGN_KEYS_OFF))
+    for key in table.foreign_keys:
+        column = key.parent.name
+        if column not in frame.columns:
+            continue
+        values = frame.get_column(column).drop_nulls()
+        known = (references or {}).get(column)
+        if known is None or values.len() == 0:
+            if unchecked and values.len():
+                raise ValueError(f"{table.name}.{column}: references unchecked (no known ids)")
+            continue
+        missing = values.filter(~values.is_in(known.implode()))
+        if missing.len():
+            parent = key.column.table.name
+            raise DanglingReference(f"{table.name}.{column}: {missing.len()} row(s) reference "
+                                    f"no {parent} row (e.g. id {missing[0]})")  # fmt: skip
 
 
 def reserve_ids(conn: Connection, table: Table, count: int) -> int:
@@ -139,13 +172,19 @@ def _bulk_load(conn: Connection, table: Table, rows: int) -> Iterator[None]:
         conn.execute(text(sql))
 
 
-def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
-    """Insert every row of `frame` (columns named as the table's) into `table`."""
+def insert_frame(
+    conn: Connection, table: Table, frame: pl.DataFrame,
+    references: Mapping[str, pl.Series] | None = None,
+) -> int:  # fmt: skip
+    """Insert every row of `frame` (columns named as the table's) into `table`.
+
+    `references`: per foreign-key column, the ids it may hold (check_references)."""
     if frame.height == 0:
         return 0
     unknown = set(frame.columns) - set(table.c.keys())
     if unknown:
         raise ValueError(f"columns not in {table.name}: {sorted(unknown)}")
+    check_references(conn, table, frame, references)
     frame = with_defaults(frame, table)
     columns = ", ".join(frame.columns)
     dialect = conn.dialect.name

@@ -109,11 +109,33 @@ def get_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
 
 
 @contextmanager
-def unit_of_work(url: str | None = None) -> Iterator[Connection]:
-    """One transaction: everything inside is committed together or not at all."""
+def unit_of_work(url: str | None = None, *, enforce_foreign_keys: bool = True
+                 ) -> Iterator[Connection]:  # fmt: skip
+    """One transaction: everything inside is committed together or not at all.
+
+    `enforce_foreign_keys=False` (bulk imports): on SQLite, the database does not check the
+    references of this transaction (its per-row lookups are ~15 % of a large import); the
+    caller checks every reference it writes against the ids it holds
+    (store.bulk.check_references, which refuses an unchecked write in such a transaction).
+    PostgreSQL always checks them."""
     engine = get_engine(url)
-    with engine.begin() as conn:
-        yield conn
+    if enforce_foreign_keys or engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    from encours.store.bulk import FOREIGN_KEYS_OFF
+
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None and not raw.in_transaction, "a fresh connection expected"
+        raw.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: before it
+        conn.info[FOREIGN_KEYS_OFF] = True
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            conn.info.pop(FOREIGN_KEYS_OFF, None)
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 def dispose_all() -> None:

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from babel.dates import format_date
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_decimal
 
 from encours.i18n import DEFAULT_LANGUAGE
 from encours.money import from_minor, minor_digits
@@ -97,6 +97,25 @@ def format_money(minor: int, currency: str, lang: str = DEFAULT_LANGUAGE,
     return _assemble(shape, minor, minor_digits(currency))
 
 
+def format_count(count: int, lang: str = DEFAULT_LANGUAGE) -> str:
+    """A whole number with the language's digit grouping (`1 234 567`, `1,234,567`)."""
+    return format_decimal(int(count), format="#,##0", locale=locale_of(lang))
+
+
+def format_number(value: Decimal | float | str, lang: str = DEFAULT_LANGUAGE,
+                  digits: int = 1) -> str:  # fmt: skip
+    """A decimal figure (a ratio, a number of days) with `digits` decimals (`12,3`, `12.3`);
+    text that is not a number is returned as it is."""
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return str(value)
+    if not number.is_finite():
+        return str(value)
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    return format_decimal(number, format=pattern, locale=locale_of(lang))
+
+
 @lru_cache(maxsize=20_000)
 def format_day(day: dt.date, lang: str = DEFAULT_LANGUAGE, style: str = "short") -> str:
     """A date the way the language writes it (01/03/2024; 1 mars 2024 in the long style;
@@ -104,4 +123,5 @@ def format_day(day: dt.date, lang: str = DEFAULT_LANGUAGE, style: str = "short")
     return format_date(day, format=style, locale=locale_of(lang))
 
 
-__all__ = ["LOCALES", "SHORT_PATTERNS", "format_day", "format_money", "locale_of"]
+__all__ = ["LOCALES", "SHORT_PATTERNS", "format_count", "format_day", "format_money",
+           "format_number", "locale_of"]  # fmt: skip

@@ -64,3 +64,28 @@ def test_days_are_babels_text(day: dt.date, lang: str, style: str) -> None:
     assert format_day(day, lang, style) == expected
     if style != "short":
         assert Formatter(lang).date(day, style) == expected
+
+
+def test_counts_and_figures_follow_the_language() -> None:
+    from encours.locale_format import format_count, format_number
+
+    assert format_count(1234567, "fr") == "1\u202f234\u202f567"
+    assert format_count(1234567, "en") == "1,234,567"
+    assert format_number("12.345", "fr") == "12,3" and format_number(12.35, "en", 2) == "12.35"
+    assert format_number("n/a", "fr") == "n/a"  # not a number: as it is
+
+
+def test_generate_prints_its_summary_in_the_cli_language(tmp_path) -> None:  # noqa: ANN001
+    from typer.testing import CliRunner
+
+    from encours.cli.app import app
+
+    for lang, invoices, outstanding in (("fr", "2\u202f000", "\xa0€"), ("en", "2,000", "€")):
+        args = ["--lang", lang, "generate", "--customers", "50", "--invoices", "2000"]
+        r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / lang)])
+        assert r.exit_code == 0, r.output
+        line = next(x for x in r.output.splitlines() if "Factures " in x or "Invoices " in x)
+        assert invoices in line
+        money = next(x for x in r.output.splitlines() if "Encours " in x or "Outstanding" in x)
+        assert outstanding in money
+        assert money.count(",") == (1 if lang == "fr" else money.count(","))  # decimal comma

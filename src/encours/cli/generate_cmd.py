@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from encours.cli.context import console, fail_usage, print_json
-from encours.i18n import N_, _
+from encours.i18n import N_, _, current_language
 
 
 def _parse_end(value: str | None) -> dt.date:
@@ -53,21 +54,32 @@ def generate(
         print_json({**summary.to_dict(), "elapsed_seconds": elapsed})
         return
 
+    from encours.locale_format import format_count, format_day, format_money
+    from encours.money import to_minor
+
+    lang = current_language()
+
+    def count(n: int) -> str:
+        return format_count(n, lang)
+
+    def money(amount: Decimal) -> str:
+        return format_money(to_minor(amount, summary.currency), summary.currency, lang)
+
     table = Table(title=_("Synthetic portfolio in {path}").format(path=out), show_header=False)
     table.add_column(justify="left")
     table.add_column(justify="right")
     rows = [
-        (_("Period"), f"{summary.start.isoformat()} → {summary.end.isoformat()}"),
-        (_("Customers"), f"{summary.customers:,}"),
-        (_("Invoices"), f"{summary.invoices:,}"),
-        (_("Credit notes"), f"{summary.credit_notes:,}"),
-        (_("Payments"), f"{summary.payments:,}"),
-        (_("Disputed invoices"), f"{summary.disputed_invoices:,}"),
-        (_("Open invoices"), f"{summary.open_invoices:,}"),
-        (_("Total invoiced"), f"{summary.total_invoiced:,} {summary.currency}"),
-        (_("Total credited"), f"{summary.total_credited:,} {summary.currency}"),
-        (_("Total paid"), f"{summary.total_paid:,} {summary.currency}"),
-        (_("Outstanding"), f"{summary.outstanding:,} {summary.currency}"),
+        (_("Period"), f"{format_day(summary.start, lang)} → {format_day(summary.end, lang)}"),
+        (_("Customers"), count(summary.customers)),
+        (_("Invoices"), count(summary.invoices)),
+        (_("Credit notes"), count(summary.credit_notes)),
+        (_("Payments"), count(summary.payments)),
+        (_("Disputed invoices"), count(summary.disputed_invoices)),
+        (_("Open invoices"), count(summary.open_invoices)),
+        (_("Total invoiced"), money(summary.total_invoiced)),
+        (_("Total credited"), money(summary.total_credited)),
+        (_("Total paid"), money(summary.total_paid)),
+        (_("Outstanding"), money(summary.outstanding)),
         (_("Seed"), str(summary.seed)),
         (_("Time"), f"{elapsed} s"),
     ]

@@ -8,9 +8,9 @@ from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from encours.i18n import _
+from encours.i18n import _, current_language
 from encours.imports.load import ImportReport
-from encours.money import from_minor
+from encours.locale_format import format_count, format_money, format_number
 from encours.services.imports import import_file
 from encours.services.reports import aging_report, kpi_report
 
@@ -93,7 +93,8 @@ def score_and_dun(db_url: str | None, as_of: dt.date) -> dict[str, object]:
 
 
 def _fmt(minor: int, currency: str) -> str:
-    return f"{from_minor(minor, currency):,.2f} {currency}".replace(",", " ")
+    """An amount in the CLI's language (Babel: `1 234,50 €`, `€1,234.50`)."""
+    return format_money(int(minor), currency, current_language())
 
 
 def summary(as_of: dt.date, db_url: str | None) -> dict:
@@ -101,6 +102,7 @@ def summary(as_of: dt.date, db_url: str | None) -> dict:
     kpis = kpi_report(as_of, db_url)
     main = totals.sort("balance_minor", descending=True).row(0, named=True)
     cur = main["currency"]
+    lang = current_language()
     wanted = {"dso": _("DSO (days)"), "cei": _("CEI (%)"), "add": _("ADD (days)"),
               "overdue_share_pct": _("Overdue share (%)"),
               "late_share_count_pct": _("Invoices paid late, 12 months (%)")}  # fmt: skip
@@ -108,17 +110,17 @@ def summary(as_of: dt.date, db_url: str | None) -> dict:
         (_("Outstanding"), _fmt(main["balance_minor"], cur)),
         (_("Overdue"), _fmt(main["overdue_minor"], cur)),
         (_("Unapplied cash"), _fmt(main["unapplied_cash_minor"], cur)),
-        (_("Customers over their limit"), str(main["customers_over_limit"])),
+        (_("Customers over their limit"), format_count(main["customers_over_limit"], lang)),
     ]
     for row in kpis.filter(kpis["currency"] == cur).iter_rows(named=True):
         if row["metric"] in wanted:
-            lines.append((wanted[row["metric"]], row["value"]))
+            lines.append((wanted[row["metric"]], format_number(row["value"], lang)))
     aging_cols = [_("days past due"), _("amount"), _("share (%)")]
     open_total = main["invoices_open_minor"] or 1
     aging_rows = [[_("not due"), _fmt(main["not_due_minor"], cur),
-                   f"{main['not_due_minor'] / open_total * 100:.1f}"]] + [
+                   format_number(main["not_due_minor"] / open_total * 100, lang)]] + [
         [b.label, _fmt(main[f"{b.key}_minor"], cur),
-         f"{main[f'{b.key}_minor'] / open_total * 100:.1f}"]
+         format_number(main[f"{b.key}_minor"] / open_total * 100, lang)]
         for b in buckets
     ]  # fmt: skip
     top = positions.filter(positions["currency"] == cur).sort("exposure_minor", descending=True)

@@ -224,7 +224,7 @@ _RISK_VERSION_SQL = text(
 TILE_CACHE_SIZE = 8
 _tiles = BuildCache(TILE_CACHE_SIZE)
 # per role scope and filters (small values: the class counts, the visible customer ids)
-_scoped = BuildCache(64)
+_scoped = BuildCache(32)  # at most ~32 x 2.6 MB (50k ids) for the id sets
 
 
 def _cached(kind: str | tuple, db_url: str | None, as_of: dt.date,

@@ -199,10 +199,10 @@ def test_a_limit_change_from_the_customer_page_needs_four_eyes(clients) -> None:
         r = admin.post(f"/customers/{code}/limit", data={"credit_limit": bad,
                        "csrf_token": token}, follow_redirects=False)  # fmt: skip
         assert r.status_code == 422, bad
-    # four eyes: the author cannot approve
+    # four eyes: the author cannot approve (said in the page's language)
     r = admin.post(f"/limits/{request_id}/approve", data={"csrf_token": token},
                    follow_redirects=False)  # fmt: skip
-    assert r.status_code == 409
+    assert r.status_code == 409 and "ne peut pas la valider" in r.text
     assert admin.get(f"/api/v1/customers/{code}").json()["credit_limit"] == before
     other = csrf_of(manager.get("/limits").text)
     r = manager.post(f"/limits/{request_id}/approve", data={"csrf_token": other},

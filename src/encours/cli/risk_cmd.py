@@ -436,7 +436,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
                 request_id = request_limit(conn, code, value, actor=_actor(by),
                                            as_of=parse_as_of(as_of), reason=why)  # fmt: skip
         except LimitError as exc:
-            fail_input(str(exc))
+            fail_input(exc.translated(_))
         console.print(_("Limit request #{id} created for {code}").format(id=request_id, code=code))
 
     def _decide(request_id: int, by: str | None, note: str | None, approve: bool) -> None:
@@ -450,7 +450,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915
                 else:
                     reject_limit(conn, request_id, actor=_actor(by), note=note)
         except LimitError as exc:
-            fail_input(str(exc))
+            fail_input(exc.translated(_))
         message = _("Limit request #{id} approved") if approve else \
             _("Limit request #{id} rejected")  # fmt: skip
         console.print(message.format(id=request_id))

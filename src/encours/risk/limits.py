@@ -22,7 +22,7 @@ from decimal import ROUND_FLOOR, Decimal
 from sqlalchemy import Connection, select, update
 
 from encours.analytics.kpis import compute_kpis
-from encours.i18n import _
+from encours.i18n import N_, TranslatableError, _
 from encours.money import from_minor, to_minor
 from encours.risk.classes import DEFAULT_POLICY, RiskPolicy, latest_assessment
 from encours.risk.statements import amounts_of, latest_statements
@@ -34,8 +34,9 @@ REQUESTS = LimitRequest.__table__
 CUSTOMERS = Customer.__table__
 
 
-class LimitError(ValueError):
-    """A limit request that cannot be made or decided (the message says why)."""
+class LimitError(TranslatableError):
+    """A limit request that cannot be made or decided (the message says why, in the
+    language of the page or of the CLI: `translated(gettext)`)."""
 
 
 def _now() -> dt.datetime:
@@ -162,7 +163,7 @@ def recommend_limit(
 def _request_row(conn: Connection, request_id: int) -> dict:
     row = conn.execute(select(REQUESTS).where(REQUESTS.c.id == request_id)).mappings().first()
     if row is None:
-        raise LimitError(_("No limit request #{id}").format(id=request_id))
+        raise LimitError(N_("No limit request #{id}"), id=request_id)
     return dict(row)
 
 
@@ -186,13 +187,12 @@ def request_limit(
     customer = find_customer(conn, customer_code)
     currency = customer["currency"]
     if amount is not None and amount < 0:
-        raise LimitError(_("A credit limit cannot be negative"))
+        raise LimitError(N_("A credit limit cannot be negative"))
     pending = conn.execute(select(REQUESTS.c.id).where(
         (REQUESTS.c.customer_id == customer["id"]) & (REQUESTS.c.status == "pending")
     )).scalar()  # fmt: skip
     if pending is not None:
-        raise LimitError(_("Request #{id} is already pending for this customer").format(
-            id=pending))  # fmt: skip
+        raise LimitError(N_("Request #{id} is already pending for this customer"), id=pending)
     recommended = recommend_limit(conn, customer_code, as_of, policy=policy).recommended
     values = {
         "customer_id": customer["id"], "currency": currency,
@@ -211,10 +211,10 @@ def _decide(conn: Connection, request_id: int, actor: str, status: str, note: st
             policy: RiskPolicy) -> dict:  # fmt: skip
     row = _request_row(conn, request_id)
     if row["status"] != "pending":
-        raise LimitError(_("Request #{id} is already {status}").format(
-            id=request_id, status=row["status"]))  # fmt: skip
+        raise LimitError(N_("Request #{id} is already {status}"), id=request_id,
+                         status=row["status"])  # fmt: skip
     if policy.four_eyes and actor == row["requested_by"]:
-        raise LimitError(_("The author of a request cannot decide it (four-eyes rule)"))
+        raise LimitError(N_("The author of a request cannot decide it (four-eyes rule)"))
     decided = {"status": status, "decided_by": actor, "decided_at": _now(),
                "decision_note": note}  # fmt: skip
     conn.execute(update(REQUESTS).where(REQUESTS.c.id == request_id).values(**decided))

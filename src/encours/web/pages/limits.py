@@ -123,7 +123,7 @@ def limits_request(
         return _page(request, url, code=422, values=values,
                      error=_("Unknown customer {code}").format(code=customer))  # fmt: skip
     except LimitError as exc:
-        return _page(request, url, code=409, values=values, error=str(exc))
+        return _page(request, url, code=409, values=values, error=exc.translated(_))
     return RedirectResponse("/limits", status_code=303)
 
 
@@ -134,9 +134,10 @@ def _decision(
     try:
         decide(url, principal, request_id, approve, note.strip())
     except LimitError as exc:
+        message = exc.translated(gettext_for(language(request)))
         if not request_exists(url, request_id):
-            raise HTTPException(status_code=404, detail=str(exc)) from exc
-        return _page(request, url, code=409, values={}, error=str(exc))
+            raise HTTPException(status_code=404, detail=message) from exc
+        return _page(request, url, code=409, values={}, error=message)
     return RedirectResponse("/limits", status_code=303)
 
 

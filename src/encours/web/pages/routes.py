@@ -269,7 +269,7 @@ def customer_limit(
     except LookupError as exc:
         raise HTTPException(status_code=404, detail=code) from exc
     except LimitError as exc:
-        return limits._page(request, url, code=409, error=str(exc))  # noqa: SLF001
+        return limits._page(request, url, code=409, error=exc.translated(_))  # noqa: SLF001
     text = _("Limit-change request #{id} created: another credit manager approves it here.")
     notice = text.format(id=request_id)
     return limits._page(request, url, notice=notice)  # noqa: SLF001

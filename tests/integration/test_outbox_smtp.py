@@ -344,3 +344,66 @@ def test_letters_go_into_one_print_batch_and_calls_are_marked(
 
     again = send_pending(db_url, AS_OF, tmp_path / "print", settings, now=NOW)
     assert again.letters == 0 and again.calls == 0 and again.letter_batch is None
+
+
+def test_a_message_another_sender_holds_is_left_to_it(
+    db_url: str, tmp_path: Path, smtp_server: tuple[Recorder, SmtpSettings]
+) -> None:
+    """Two senders at once: an email in 'sending' whose sender still runs (a live process
+    of this host, or another host within its lease) is not sent again; once that process
+    has ended, or the lease is over, it is taken over with its Message-ID."""
+    import subprocess
+    import sys
+
+    recorder, settings = smtp_server
+    ids = seed_ledger(db_url)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        here = f"{socket.gethostname()}:{other.pid}"
+        lease = NOW + dt.timedelta(minutes=5)
+        held_here = add_communication(db_url, ids["C1"], to_address="a@alpha.example",
+                                      status="sending", message_id="<here@creditor.example>",
+                                      attempts=1, claimed_by=here, next_attempt_at=lease,
+                                      level_code="L1")  # fmt: skip
+        held_away = add_communication(db_url, ids["C1"], to_address="b@alpha.example",
+                                      status="sending", message_id="<away@creditor.example>",
+                                      attempts=1, claimed_by="elsewhere:4242",
+                                      next_attempt_at=lease, level_code="L2")  # fmt: skip
+        fresh = add_communication(db_url, ids["C1"], to_address="c@alpha.example", level_code="L3")
+        report = send_pending(db_url, AS_OF, tmp_path, settings, now=NOW)
+        assert report.emails_sent == 1 and report.held_by_another_sender == 2
+        assert [m["To"] for m in recorder.messages] == ["c@alpha.example"]
+        assert comm(db_url, fresh)["status"] == "sent"
+        assert comm(db_url, held_here)["status"] == comm(db_url, held_away)["status"] == "sending"
+    finally:
+        other.kill()
+        other.wait()
+    # the local holder has ended: taken over at once; the remote one: when its lease ends
+    report = send_pending(db_url, AS_OF, tmp_path, settings, now=NOW)
+    assert report.resent_after_interruption == 1 and report.held_by_another_sender == 1
+    assert msgid(recorder.messages[-1]) == "<here@creditor.example>"
+    report = send_pending(db_url, AS_OF, tmp_path, settings, now=lease)
+    assert report.resent_after_interruption == 1 and report.held_by_another_sender == 0
+    assert msgid(recorder.messages[-1]) == "<away@creditor.example>"
+    assert len(recorder.messages) == 3
+    assert {comm(db_url, i)["attempts"] for i in (held_here, held_away)} == {2}
+
+
+def test_two_senders_never_take_over_the_same_email(db_url: str) -> None:
+    """The take-over is a compare-and-swap on the claim: with the same view of an email
+    left by a dead sender, the first claim wins and the second gets nothing."""
+    from encours.collections.outbox import _claim
+
+    ids = seed_ledger(db_url)
+    left = add_communication(db_url, ids["C1"], to_address="a@alpha.example", status="sending",
+                             message_id="<left@creditor.example>", attempts=1,
+                             claimed_by="elsewhere:1", next_attempt_at=NOW)  # fmt: skip
+    row = comm(db_url, left)
+    settings = SmtpSettings(host="127.0.0.1", port=25, mail_from="relances@creditor.example")
+    with unit_of_work(db_url) as conn:
+        first = _claim(conn, row, settings, NOW)
+    with unit_of_work(db_url) as conn:
+        second = _claim(conn, row, settings, NOW)
+    assert first is not None and first["message_id"] == "<left@creditor.example>"
+    assert second is None
+    assert comm(db_url, left)["attempts"] == 2

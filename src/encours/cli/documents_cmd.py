@@ -83,6 +83,9 @@ def print_send_report(report: SendReport, as_json: bool) -> None:
         else:
             console.print(_("Letters: {count}").format(count=report.letters))
         console.print(_("Phone calls: {count}").format(count=report.calls))
+        if report.held_by_another_sender:
+            console.print(_("Left to another sender still sending them: {count}").format(
+                count=report.held_by_another_sender))  # fmt: skip
         for note in report.notes:
             console.print(escape(note))
         for failure in report.failed:

@@ -46,9 +46,16 @@ Retries: a temporary error (4xx reply, connection refused or dropped, timeout) p
 email back to `approved` with `next_attempt_at = now + backoff x 2^(attempts-1)` and
 `last_error`; a later run sends it once that time has come. After `max_attempts`
 attempts, or at once on a permanent error (5xx), it is `failed`, reported and kept
-(with a timeline event and an audit entry). This module assumes one sender at a time
-(one `send` command, e.g. from cron): a second one running concurrently would resend
-the first one's in-flight message (with the same Message-ID).
+(with a timeline event and an audit entry).
+
+Several senders at once (two `send` commands, cron and a person): the claim records who
+holds the email (`claimed_by`, "host:pid") and until when (`next_attempt_at` = now + the
+lease, 10 x the SMTP timeout and at least 5 minutes). Another sender leaves an email in
+`sending` alone while its holder may still be sending it; it takes it over (same
+Message-ID) when the lease has ended, or at once when the holder is a process of this host
+that no longer runs (a killed sender) or has no name (rows claimed before this rule). The
+take-over is itself a compare-and-swap on (status, claimed_by, next_attempt_at), so two
+senders never both take the same email.
 """
 
 from __future__ import annotations
@@ -56,7 +63,9 @@ from __future__ import annotations
 import datetime as dt
 import html
 import importlib
+import os
 import re
+import socket
 from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -85,6 +94,7 @@ class SendReport:
     emails_retried_later: int = 0  # temporary error, will be retried by a later run
     emails_failed: int = 0
     resent_after_interruption: int = 0  # found in 'sending': sent again, same Message-ID
+    held_by_another_sender: int = 0  # in 'sending', its sender's lease still running
     letters: int = 0
     letter_batch: str | None = None
     calls: int = 0
@@ -184,21 +194,71 @@ def _statement_name(code: str, day: dt.date, language: str) -> str:
     return f"{stem}-{safe}-{day.isoformat()}.pdf"
 
 
+LEASE_MIN_SECONDS = 300
+
+
+def sender_name() -> str:
+    """Who claims an email: this process, "host:pid"."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _holder_gone(holder: str | None) -> bool:
+    """True when the sender that claimed an email cannot be sending it any more: none is
+    recorded, or it is a process of this host that has ended, or this process itself (an
+    earlier attempt of this run that ended without settling)."""
+    if not holder:
+        return True
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine: only its lease tells
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def _takeable(row: dict, now: dt.datetime) -> bool:
+    """An approved email, or one in 'sending' that its sender no longer holds."""
+    if row["status"] != "sending":
+        return True
+    lease_end = row["next_attempt_at"]
+    return lease_end is None or lease_end <= now or _holder_gone(row["claimed_by"])
+
+
 def _claim(conn: Connection, row: dict, settings: SmtpSettings, now: dt.datetime) -> dict | None:
-    """approved -> sending with a Message-ID, or a re-claim of an interrupted 'sending'."""
+    """approved -> sending with a Message-ID, or the take-over of a 'sending' its sender no
+    longer holds; None when another sender claimed it first."""
     message_id = row["message_id"] or make_msgid(
         idstring=f"encours.{row['id']}", domain=_domain(settings.mail_from)
     )
+    lease_end = now + dt.timedelta(seconds=max(LEASE_MIN_SECONDS, 10 * settings.timeout))
+    holder = sender_name()
+    same = [C.id == row["id"], C.status == row["status"]]  # compare-and-swap on the claim
+    if row["status"] == "sending":
+        same += [C.claimed_by.is_(None) if row["claimed_by"] is None
+                 else C.claimed_by == row["claimed_by"],
+                 C.next_attempt_at.is_(None) if row["next_attempt_at"] is None
+                 else C.next_attempt_at == row["next_attempt_at"]]  # fmt: skip
     result = conn.execute(
         update(COMMUNICATIONS)
-        .where(C.id == row["id"], C.status == row["status"])
+        .where(*same)
         .values(
-            status="sending", message_id=message_id, attempts=C.attempts + 1, next_attempt_at=None
+            status="sending",
+            message_id=message_id,
+            attempts=C.attempts + 1,
+            next_attempt_at=lease_end,
+            claimed_by=holder,
         )  # fmt: skip
     )
     if result.rowcount != 1:
         return None  # taken by someone else meanwhile
-    return {**row, "status": "sending", "message_id": message_id, "attempts": row["attempts"] + 1}
+    return {**row, "status": "sending", "message_id": message_id, "attempts": row["attempts"] + 1,
+            "claimed_by": holder, "next_attempt_at": lease_end}  # fmt: skip
 
 
 def _send_emails(
@@ -212,6 +272,9 @@ def _send_emails(
         return
     with SmtpSender(settings) as sender:
         for row in rows:
+            if not _takeable(row, now):
+                report.held_by_another_sender += 1
+                continue
             interrupted = row["status"] == "sending"
             recipients = _recipients(row["to_address"])
             with engine.begin() as conn:  # the attachment, before the claim: a short window
@@ -243,7 +306,7 @@ def _settle(
     conn: Connection, row: dict, error: DeliveryError | None, settings: SmtpSettings,
     report: SendReport, actor: str, now: dt.datetime,
 ) -> None:  # fmt: skip
-    guard = (C.id == row["id"]) & (C.status == "sending")
+    guard = (C.id == row["id"]) & (C.status == "sending") & (C.claimed_by == row["claimed_by"])
     day = row["as_of"]
     if error is None:
         conn.execute(update(COMMUNICATIONS).where(guard).values(status="sent", sent_at=_utcnow(),
@@ -257,7 +320,8 @@ def _settle(
         retry_at = now + dt.timedelta(seconds=delay)
         conn.execute(
             update(COMMUNICATIONS).where(guard)
-            .values(status="approved", next_attempt_at=retry_at, last_error=str(error))
+            .values(status="approved", next_attempt_at=retry_at, last_error=str(error),
+                    claimed_by=None)
         )  # fmt: skip
         report.emails_retried_later += 1
         report.retrying.append({"id": row["id"], "to": row["to_address"], "error": str(error),

@@ -83,7 +83,9 @@ class Communication(Base):
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     message_id: Mapped[str | None] = mapped_column(String(300), unique=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # approved: when a retry is due; sending: the end of the sender's lease (claimed_by)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))  # "host:pid" of the sender
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     document_path: Mapped[str | None] = mapped_column(String(500))  # letter / PDF produced

@@ -307,6 +307,9 @@ class SendOut(BaseModel):
     resent_after_interruption: int = Field(
         description="found in 'sending' (interrupted run): sent again, same Message-ID"
     )
+    held_by_another_sender: int = Field(
+        0, description="in 'sending' by another sender still running: left to it"
+    )
     letters: int
     letter_batch: str | None = Field(None, description="the PDF batch of the letters")
     calls: int

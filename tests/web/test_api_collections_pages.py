@@ -108,8 +108,8 @@ def test_dunning_runs_are_paginated_and_typed(api, inbox) -> None:  # noqa: ANN0
     assert sent.status_code == 200, sent.text
     report = sent.json()
     assert set(report) == {"as_of", "emails_sent", "emails_retried_later", "emails_failed",
-                           "resent_after_interruption", "letters", "letter_batch", "calls",
-                           "notes", "failed", "retrying"}  # fmt: skip
+                           "resent_after_interruption", "held_by_another_sender", "letters",
+                           "letter_batch", "calls", "notes", "failed", "retrying"}  # fmt: skip
     assert report["emails_sent"] == len(inbox.messages)
     assert report["failed"] == [] and report["as_of"] == days[-1].isoformat()
     schema = api["admin"].get("/openapi.json").json()

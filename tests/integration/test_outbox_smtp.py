@@ -407,3 +407,54 @@ def test_two_senders_never_take_over_the_same_email(db_url: str) -> None:
     assert first is not None and first["message_id"] == "<left@creditor.example>"
     assert second is None
     assert comm(db_url, left)["attempts"] == 2
+
+
+@pytest.fixture
+def tls_certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (openssl, installed by scripts/test.sh)."""
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_implicit_tls_on_an_smtps_port(
+    db_url: str, tmp_path: Path, tls_certificate: tuple[Path, Path]
+) -> None:
+    """ENCOURS_SMTP_SSL: TLS from the first byte (port 465 style), the server's certificate
+    checked against ENCOURS_SMTP_CAFILE; an untrusted certificate is a temporary error
+    (the message is kept for a retry, nothing is lost)."""
+    import ssl
+
+    cert, key = tls_certificate
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    recorder, port = Recorder(), free_port()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port,
+                            ssl_context=server_context)  # fmt: skip
+    controller.start()
+    try:
+        env = {"ENCOURS_SMTP_HOST": "127.0.0.1", "ENCOURS_SMTP_PORT": str(port),
+               "ENCOURS_SMTP_SSL": "1", "ENCOURS_MAIL_FROM": "relances@creditor.example",
+               "ENCOURS_SMTP_TIMEOUT": "10"}  # fmt: skip
+        assert SmtpSettings.from_env({"ENCOURS_SMTP_SSL": "oui"}).port == 465
+        ids = seed_ledger(db_url)
+        first = add_communication(db_url, ids["C1"], to_address="compta@alpha.example")
+        untrusted = SmtpSettings.from_env(env)  # the system's CAs only
+        report = send_pending(db_url, AS_OF, tmp_path, untrusted, now=NOW)
+        assert report.emails_sent == 0 and report.emails_retried_later == 1
+        assert "certificate" in comm(db_url, first)["last_error"].lower()
+        trusted = SmtpSettings.from_env({**env, "ENCOURS_SMTP_CAFILE": str(cert)})
+        later = NOW + dt.timedelta(days=1)
+        report = send_pending(db_url, AS_OF, tmp_path, trusted, now=later)
+        assert report.emails_sent == 1
+        assert [m["To"] for m in recorder.messages] == ["compta@alpha.example"]
+        assert comm(db_url, first)["status"] == "sent"
+    finally:
+        controller.stop()

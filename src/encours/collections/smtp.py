@@ -28,6 +28,8 @@ class SmtpSettings:
     user: str | None = None
     password: str | None = None
     starttls: bool = False
+    ssl: bool = False  # implicit TLS from the first byte (SMTPS, port 465)
+    cafile: str | None = None  # a CA to trust besides the system's (a private relay's)
     mail_from: str = "encours@localhost"
     timeout: float = 30.0
     max_attempts: int = 5  # after that many temporary failures the message is failed
@@ -37,12 +39,15 @@ class SmtpSettings:
     def from_env(cls, env: dict[str, str] | None = None) -> SmtpSettings:
         env = dict(os.environ if env is None else env)
         mail_from = env.get("ENCOURS_MAIL_FROM") or env.get("ENCOURS_COMPANY_EMAIL")
+        implicit = (env.get("ENCOURS_SMTP_SSL") or "").strip().lower() in _TRUE
         return cls(
             host=env.get("ENCOURS_SMTP_HOST") or cls.host,
-            port=int(env.get("ENCOURS_SMTP_PORT") or cls.port),
+            port=int(env.get("ENCOURS_SMTP_PORT") or (465 if implicit else cls.port)),
             user=env.get("ENCOURS_SMTP_USER") or None,
             password=env.get("ENCOURS_SMTP_PASSWORD") or None,
             starttls=(env.get("ENCOURS_SMTP_STARTTLS") or "").strip().lower() in _TRUE,
+            ssl=implicit,
+            cafile=env.get("ENCOURS_SMTP_CAFILE") or None,
             mail_from=mail_from or cls.mail_from,
             timeout=float(env.get("ENCOURS_SMTP_TIMEOUT") or cls.timeout),
             max_attempts=int(env.get("ENCOURS_SMTP_MAX_ATTEMPTS") or cls.max_attempts),
@@ -95,11 +100,16 @@ class SmtpSender:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        context = ssl.create_default_context(cafile=s.cafile) if (s.ssl or s.starttls) else None
+        if s.ssl:  # SMTPS: TLS from the first byte (STARTTLS would make no sense then)
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,
+                                                  context=context)  # fmt: skip
+        else:
+            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
         try:
             smtp.ehlo()
-            if s.starttls:
-                smtp.starttls(context=ssl.create_default_context())
+            if s.starttls and not s.ssl:
+                smtp.starttls(context=context)
                 smtp.ehlo()
             if s.user:
                 smtp.login(s.user, s.password or "")

@@ -102,10 +102,12 @@ def format_count(count: int, lang: str = DEFAULT_LANGUAGE) -> str:
     return format_decimal(int(count), format="#,##0", locale=locale_of(lang))
 
 
-def format_number(value: Decimal | float | str, lang: str = DEFAULT_LANGUAGE,
+def format_number(value: Decimal | float | str | None, lang: str = DEFAULT_LANGUAGE,
                   digits: int = 1) -> str:  # fmt: skip
     """A decimal figure (a ratio, a number of days) with `digits` decimals (`12,3`, `12.3`);
-    text that is not a number is returned as it is."""
+    "—" for None, and text that is not a number as it is."""
+    if value is None:
+        return "—"
     try:
         number = Decimal(str(value))
     except ArithmeticError:

@@ -73,6 +73,7 @@ def test_counts_and_figures_follow_the_language() -> None:
     assert format_count(1234567, "en") == "1,234,567"
     assert format_number("12.345", "fr") == "12,3" and format_number(12.35, "en", 2) == "12.35"
     assert format_number("n/a", "fr") == "n/a"  # not a number: as it is
+    assert format_number(None, "en") == "—"
 
 
 def test_generate_prints_its_summary_in_the_cli_language(tmp_path) -> None:  # noqa: ANN001

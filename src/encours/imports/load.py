@@ -464,6 +464,7 @@ class _Loader:
         changed = old.filter(
             pl.any_horizontal([pl.col(f).ne_missing(pl.col(f"{f}_db")) for f in DOCUMENT_FIELDS])
         )
+        customer_ids = self.customer_ids() if new.height or changed.height else None
         if new.height:
             first = reserve_ids(self.conn, Document.__table__, new.height)
             rows = new.select(["number", *DOCUMENT_FIELDS]).with_columns(
@@ -471,10 +472,10 @@ class _Loader:
                 status=pl.lit("issued"), created_at=pl.lit(self.now),
                 updated_at=pl.lit(self.now),
             )  # fmt: skip
-            insert_frame(self.conn, Document.__table__, rows, self.customer_ids())
+            insert_frame(self.conn, Document.__table__, rows, customer_ids)
         table = Document.__table__
         if changed.height:
-            check_references(self.conn, table, changed.select("customer_id"), self.customer_ids())
+            check_references(self.conn, table, changed.select("customer_id"), customer_ids)
         for row in changed.iter_rows(named=True):
             before = {f: row[f"{f}_db"] for f in DOCUMENT_FIELDS if row[f] != row[f"{f}_db"]}
             after = {f: row[f] for f in before}
@@ -721,6 +722,7 @@ class _Loader:
         changed = old.filter(
             pl.any_horizontal([pl.col(f).ne_missing(pl.col(f"{f}_db")) for f in PAYMENT_FIELDS])
         )
+        customer_ids = self.customer_ids() if new.height or changed.height else None
         if new.height:
             first = reserve_ids(self.conn, Payment.__table__, new.height)
             new = new.with_columns(id=pl.int_range(first, first + new.height, dtype=pl.Int64))
@@ -730,11 +732,11 @@ class _Loader:
                 new.select("id", "reference", *PAYMENT_FIELDS).with_columns(
                     created_at=pl.lit(self.now)
                 ),
-                self.customer_ids(),
+                customer_ids,
             )
         table = Payment.__table__
         if changed.height:
-            check_references(self.conn, table, changed.select("customer_id"), self.customer_ids())
+            check_references(self.conn, table, changed.select("customer_id"), customer_ids)
             delete_ids(self.conn, Allocation.__table__, changed["id"].to_list(), "payment_id")
             self._allocations_deleted()
         for row in changed.iter_rows(named=True):

@@ -44,9 +44,13 @@ class AccountError(TranslatableError):
     """Invalid input for a user or token operation (message for the person)."""
 
 
-def _role_error(role: str) -> AccountError:
-    return AccountError(N_("unknown role {role!r}: expected one of {roles}"), role=role,
-                        roles=", ".join(ROLES))  # fmt: skip
+def _checked_role(role: str) -> str:
+    """The role normalised (roles.check_role), or an AccountError naming the roles."""
+    try:
+        return check_role(role)
+    except ValueError:
+        raise AccountError(N_("unknown role {role!r}: expected one of {roles}"), role=role,
+                           roles=", ".join(ROLES)) from None  # fmt: skip
 
 
 # Roles that work on their own accounts only: without an owner name they would see or act
@@ -135,10 +139,7 @@ def create_user(
     username = username.strip()
     if not username or len(username) > 100 or any(c.isspace() for c in username):
         raise AccountError(N_("a user name is 1 to 100 characters without spaces"))
-    try:
-        role = check_role(role)
-    except ValueError:
-        raise _role_error(role) from None
+    role = _checked_role(role)
     if role in OWNER_ROLES and not (owner_name or "").strip():
         raise OwnerRequired(role)
     exists = conn.execute(select(USERS.c.id).where(USERS.c.username == username)).first()
@@ -170,10 +171,7 @@ def update_user(
     before = _user_view(row)
     changes: dict[str, object] = {}
     if role is not None:
-        try:
-            changes["role"] = check_role(role)
-        except ValueError:
-            raise _role_error(role) from None
+        changes["role"] = _checked_role(role)
     if active is not None:
         changes["active"] = active
     if owner_name is not None:
@@ -267,10 +265,7 @@ def create_token(
     name = name.strip()
     if not name or len(name) > 100:
         raise AccountError(N_("a token name is 1 to 100 characters"))
-    try:
-        role = check_role(role)
-    except ValueError:
-        raise _role_error(role) from None
+    role = _checked_role(role)
     if conn.execute(select(TOKENS.c.id).where(TOKENS.c.name == name)).first():
         raise AccountError(N_("token {name!r} already exists"), name=name)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)

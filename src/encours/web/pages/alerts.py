@@ -223,7 +223,7 @@ _RISK_VERSION_SQL = text(
 )
 TILE_CACHE_SIZE = 8
 _tiles = BuildCache(TILE_CACHE_SIZE)
-# per role scope and filters (small values: the class counts, the visible customer ids)
+# per role scope and filters: the class counts and the set of visible customer ids
 _scoped = BuildCache(32)  # at most ~32 x 2.6 MB (50k ids) for the id sets
 
 
@@ -378,16 +378,15 @@ def risk_tiles(
     scope = (own, principal.owner_name if own else None, filters.segment, filters.owner,
              filters.country, filters.risk_class)  # fmt: skip
 
-    def customers() -> pl.DataFrame:
-        return queries.visible(data.positions, principal, filters)
+    def build() -> tuple[dict, frozenset[int]]:
+        customers = queries.visible(data.positions, principal, filters)
+        ids = frozenset(customers.get_column("customer_id").to_list())
+        return class_counts(customers, db_url, as_of), ids
 
-    # once per scope and version: counting over every visible customer is most of the page
-    counts = _cached(("class_counts", *scope), db_url, as_of,
-                     lambda: class_counts(customers(), db_url, as_of))  # fmt: skip
+    # once per scope and version: going over every visible customer is most of the page
+    counts, ids = _cached(("visible", *scope), db_url, as_of, build)
     tiles: dict = {"classes": class_chart(counts, lang)}
     if allowed(principal.role, "alerts.view"):
-        ids = _cached(("visible_ids", *scope), db_url, as_of,
-                      lambda: frozenset(customers()["customer_id"].to_list()))  # fmt: skip
         tiles["alerts"] = open_alert_counts(db_url, principal, ids)
     tiles["forecast_url"] = None
     if currency:

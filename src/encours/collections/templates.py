@@ -43,12 +43,12 @@ from jinja2 import (
 )
 from jinja2.runtime import Context
 
+from encours.i18n import DEFAULT_LANGUAGE
 from encours.locale_format import LOCALES, format_day, format_money
 from encours.money import from_minor
 
 SHIPPED_DIR = Path(__file__).with_name("templates")
 TEMPLATE_DIR_ENV = "ENCOURS_TEMPLATE_DIR"
-DEFAULT_LANGUAGE = "fr"
 
 
 class TemplateRenderError(Exception):
